@@ -1,0 +1,191 @@
+"""Wire the chosen variant into the generated project, then tidy up.
+
+Cookiecutter renders this file with Jinja (only the ``tojson`` line in ``main`` has
+template syntax) and runs it inside the generated project. A non-zero exit makes
+cookiecutter delete the project, so every check happens before anything moves.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+VARIANTS_DIR = "_variants"
+LICENSES_DIR = "_licenses"
+NO_LICENSE = "none"
+FIRST_COMMIT_MESSAGE = "Initial commit from ml-portfolio-template"
+GIT_TIMEOUT_S = 120
+
+
+class OverlayError(Exception):
+    """The variant overlay cannot be placed without overwriting the skeleton."""
+
+
+def overlay_moves(project: Path, variant: str) -> list[tuple[Path, Path]]:
+    """Plan (source, destination) moves for every file of the variant overlay.
+
+    Overlays add files, they never replace one: a destination that already exists
+    (or a folder where the overlay has a file) is an error naming each clash.
+    """
+    overlay = project / VARIANTS_DIR / variant
+    if not overlay.is_dir():
+        msg = f"variant {variant!r} has no overlay folder {VARIANTS_DIR}/{variant}"
+        raise OverlayError(msg)
+    moves: list[tuple[Path, Path]] = []
+    clashes: list[str] = []
+    for source in sorted(overlay.rglob("*")):
+        relative = source.relative_to(overlay)
+        destination = project / relative
+        if any(parent.is_file() for parent in destination.parents):
+            clashes.append(relative.as_posix())
+        elif source.is_dir() and not source.is_symlink():
+            if destination.exists() and not destination.is_dir():
+                clashes.append(relative.as_posix())
+        elif destination.exists() or destination.is_symlink():
+            clashes.append(relative.as_posix())
+        else:
+            moves.append((source, destination))
+    if clashes:
+        listed = ", ".join(clashes)
+        msg = (
+            f"variant {variant!r} overlay would overwrite skeleton files: {listed}; "
+            "overlays may only add files (move the file into every variant instead)"
+        )
+        raise OverlayError(msg)
+    return moves
+
+
+def apply_overlay(project: Path, variant: str) -> None:
+    """Move the chosen variant's files into place and drop every overlay."""
+    moves = overlay_moves(project, variant)
+    for source, destination in moves:
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        source.replace(destination)
+    # Folders the overlay holds without files (kept with nothing in them).
+    overlay = project / VARIANTS_DIR / variant
+    for folder in sorted(overlay.rglob("*")):
+        if folder.is_dir():
+            (project / folder.relative_to(overlay)).mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(project / VARIANTS_DIR)
+
+
+def place_license(project: Path, license_id: str) -> None:
+    """Keep the chosen license text as LICENSE (or none) and drop the others."""
+    licenses = project / LICENSES_DIR
+    if license_id != NO_LICENSE:
+        text = licenses / license_id
+        if not text.is_file():
+            msg = f"license {license_id!r} has no text in {LICENSES_DIR}/"
+            raise OverlayError(msg)
+        if (project / "LICENSE").exists():
+            msg = "the skeleton already has a LICENSE; it must come from _licenses/"
+            raise OverlayError(msg)
+        text.replace(project / "LICENSE")
+    if licenses.exists():
+        shutil.rmtree(licenses)
+
+
+def git(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run git in the project without prompting, output captured."""
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
+    return subprocess.run(
+        ["git", *args],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=GIT_TIMEOUT_S,
+        check=False,
+    )
+
+
+def init_git(project: Path, author_name: str, author_email: str) -> str | None:
+    """Create the repository and its first commit; return a note when it cannot.
+
+    Never fails the generation: a missing git or a failing commit only prints a
+    note, because the project itself is complete either way.
+    """
+    if shutil.which("git") is None:
+        return "git is not installed: the project was generated without git init."
+    try:
+        # GitHub's default branch, unless the person chose their own default.
+        configured = git(project, "config", "--get", "init.defaultBranch")
+        branch = [] if configured.returncode == 0 else ["--initial-branch=main"]
+        initialised = git(project, "init", *branch)
+        if initialised.returncode != 0:
+            return f"git init failed: {initialised.stderr.strip()}"
+        added = git(project, "add", "--all")
+        if added.returncode != 0:
+            return f"git init done, but git add failed: {added.stderr.strip()}"
+        # The answers stand in for an identity only where git has none configured.
+        identity: list[str] = []
+        if git(project, "config", "user.name").returncode != 0:
+            identity += ["-c", f"user.name={author_name}"]
+        if git(project, "config", "user.email").returncode != 0:
+            identity += ["-c", f"user.email={author_email}"]
+        committed = git(
+            project, *identity, "commit", "--no-verify", "-m", FIRST_COMMIT_MESSAGE
+        )
+    except (OSError, subprocess.SubprocessError) as error:
+        return f"git could not run ({error}); run git init yourself."
+    if committed.returncode != 0:
+        reason = (committed.stderr or committed.stdout).strip().splitlines()
+        detail = reason[-1] if reason else f"exit status {committed.returncode}"
+        return f"git init done, but the first commit failed: {detail}"
+    return None
+
+
+def shown_path(project: Path) -> str:
+    """Return the project path as the person would type it from their shell."""
+    here = os.environ.get("PWD")
+    if here:
+        try:
+            relative = project.relative_to(Path(here).resolve())
+        except ValueError:
+            pass
+        else:
+            return shlex.quote(relative.as_posix())
+    return shlex.quote(str(project))
+
+
+def next_steps(project: Path) -> str:
+    """Return the short guide printed after a successful generation."""
+    return "\n".join(
+        [
+            f"Generated {project.name}. Next steps:",
+            f"  cd {shown_path(project)}",
+            "  make install   # create the environment with uv",
+            "  make train     # train, evaluate, track in MLflow, register if good",
+            "  make check     # the quality gate CI runs",
+            "  make serve     # start the API on the registered model",
+        ]
+    )
+
+
+def main() -> int:
+    """Place the overlay and license, optionally init git, print next steps."""
+    answers = json.loads(r"""{{ cookiecutter | tojson }}""")
+    project = Path.cwd().resolve()
+    try:
+        apply_overlay(project, str(answers["variant"]))
+        place_license(project, str(answers["license"]))
+    except OverlayError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    if answers["init_git"] == "yes":
+        note = init_git(
+            project, str(answers["author_name"]), str(answers["author_email"])
+        )
+        if note:
+            print(f"note: {note}", file=sys.stderr)
+    print(next_steps(project))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
