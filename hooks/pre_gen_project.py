@@ -186,9 +186,12 @@ def package_problem(package: str) -> str | None:
     if package in SOFT_KEYWORDS:
         return "a Python soft keyword"
     if package in sys.stdlib_module_names:
-        return f"which shadows the standard-library module {package}"
+        return f"which shadows the standard-library module {package!r}"
     if package in RESERVED_IMPORT_NAMES:
-        return f"which shadows the import name of the dependency or tool {package}"
+        return (
+            f"which clashes with {package!r}, a module the project's dependencies, "
+            "tools or tests import"
+        )
     return None
 
 
@@ -266,9 +269,9 @@ def suggest_project_name(name: str) -> str:
     cleaned = clean_text(name, "project_name")
     slug = slugify(cleaned, max_length=SLUG_MAX_LENGTH, word_boundary=True)
     short = slugify(cleaned, max_length=SLUG_MAX_LENGTH - 6, word_boundary=True)
-    candidates = [cleaned, f"{slug}-model", f"ml-{slug}", f"{short}-model"]
+    candidates = [cleaned]
     if slug:
-        candidates.append(f"ml-{short}")
+        candidates += [f"{slug}-model", f"ml-{slug}", f"{short}-model", f"ml-{short}"]
     return first_fitting(candidates, project_name_problem, EXAMPLES["project_name"])
 
 

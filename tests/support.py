@@ -1,0 +1,299 @@
+"""What the template's tests share: the template's layout, rendering, baking, and
+reference readers for the formats the filters write.
+
+Everything here is cheap to import; baking happens only when a test asks for it.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import json
+import re
+import subprocess
+import sys
+import tomllib
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SKELETON = REPO / "{{cookiecutter.project_slug}}"
+VARIANTS_DIR = "_variants"
+LICENSES_DIR = "_licenses"
+NO_LICENSE = "none"
+COOKIECUTTER_JSON: dict[str, Any] = json.loads(
+    (REPO / "cookiecutter.json").read_text(encoding="utf-8")
+)
+STRUCTURED_SUFFIXES = (".toml", ".yaml", ".yml", ".json")
+
+Bake = Callable[..., Path]
+"""Bake a project from keyword answers and return its folder."""
+
+
+def choices(key: str) -> list[str]:
+    """The options cookiecutter.json offers for a multiple-choice question."""
+    value = COOKIECUTTER_JSON[key]
+    assert isinstance(value, list), f"{key} is not a choice in cookiecutter.json"
+    return [str(option) for option in value]
+
+
+@functools.cache
+def load_hook(name: str) -> ModuleType:
+    """Import hooks/<name>.py by path, as plain Python (its main() does not run)."""
+    path = REPO / "hooks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"template_hook_{name}", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@functools.cache
+def template_env() -> Any:
+    """The Jinja environment cookiecutter renders this template with."""
+    from cookiecutter.environment import StrictEnvironment  # noqa: PLC0415
+
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    return StrictEnvironment(
+        context={"cookiecutter": COOKIECUTTER_JSON}, keep_trailing_newline=True
+    )
+
+
+def render_answers(**answers: str) -> dict[str, Any]:
+    """Return the context cookiecutter builds from these answers.
+
+    The answers are treated as data, the way a person typing at the prompt is
+    treated: derived questions (slug, package) are rendered from cookiecutter.json.
+    """
+    context: dict[str, Any] = {}
+    env = template_env()
+    for key, raw in COOKIECUTTER_JSON.items():
+        if key.startswith("_"):
+            context[key] = raw
+        elif key in answers:
+            context[key] = answers[key]
+        elif isinstance(raw, list):
+            context[key] = raw[0]
+        else:
+            context[key] = env.from_string(str(raw)).render(cookiecutter=context)
+    return context
+
+
+def skeleton_files() -> Iterator[Path]:
+    """Every file of the template's project folder, staging folders included."""
+    return (path for path in SKELETON.rglob("*") if not path.is_dir())
+
+
+def expected_files(context: Mapping[str, Any]) -> set[str]:
+    """The file set a bake must produce, derived from the template tree.
+
+    Skeleton files, plus the chosen variant's overlay moved to the project root,
+    plus LICENSE when a license is chosen; names rendered as cookiecutter does.
+    """
+    env = template_env()
+    expected: set[str] = set()
+    for path in skeleton_files():
+        parts = path.relative_to(SKELETON).parts
+        if parts[0] == LICENSES_DIR:
+            continue
+        if parts[0] == VARIANTS_DIR:
+            if parts[1] != context["variant"]:
+                continue
+            parts = parts[2:]
+        name = env.from_string("/".join(parts)).render(cookiecutter=context)
+        expected.add(name)
+    if context["license"] != NO_LICENSE:
+        expected.add("LICENSE")
+    return expected
+
+
+def project_files(project: Path) -> set[str]:
+    """Every file of a baked project, relative, outside .git."""
+    return {
+        path.relative_to(project).as_posix()
+        for path in project.rglob("*")
+        if not path.is_dir() and ".git" not in path.relative_to(project).parts
+    }
+
+
+def read_text(path: Path) -> str | None:
+    """The file as text, or None for binary content."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+# GitHub Actions expressions `${{ ... }}` and the shell's `${#var}` are not Jinja.
+_NOT_JINJA = re.compile(r"\$\{\{.*?\}\}|\$\{#", re.DOTALL)
+_JINJA = re.compile(r"\{\{|\{%|\{#")
+
+
+def template_leftovers(text: str) -> list[str]:
+    """Lines that still hold Jinja syntax after rendering."""
+    cleaned = _NOT_JINJA.sub("", text)
+    return [line.strip() for line in cleaned.splitlines() if _JINJA.search(line)]
+
+
+def parse_structured(path: Path) -> object:
+    """Parse a TOML, YAML (every document) or JSON file; raise if it is broken."""
+    text = path.read_text(encoding="utf-8")
+    if path.suffix == ".toml":
+        return tomllib.loads(text)
+    if path.suffix in {".yaml", ".yml"}:
+        return list(yaml.safe_load_all(text))
+    return json.loads(text)
+
+
+def structured_files(project: Path) -> list[Path]:
+    """The TOML/YAML/JSON files of a baked project, outside .git."""
+    return sorted(
+        project / name
+        for name in project_files(project)
+        if name.endswith(STRUCTURED_SUFFIXES)
+    )
+
+
+def bake(output_dir: Path, config_file: Path, answers: Mapping[str, str]) -> Path:
+    """Generate a project with cookiecutter's Python API; return its folder."""
+    from cookiecutter.main import cookiecutter  # noqa: PLC0415
+
+    project = cookiecutter(
+        str(REPO),
+        no_input=True,
+        extra_context=dict(answers),
+        output_dir=str(output_dir),
+        config_file=str(config_file),
+    )
+    return Path(project)
+
+
+def bake_cli(
+    output_dir: Path, config_file: Path, answers: Mapping[str, str]
+) -> subprocess.CompletedProcess[str]:
+    """Generate a project with the cookiecutter command, as a person would."""
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cookiecutter",
+            "--no-input",
+            "--config-file",
+            str(config_file),
+            "--output-dir",
+            str(output_dir),
+            str(REPO),
+            *(f"{key}={value}" for key, value in answers.items()),
+        ],
+        capture_output=True,
+        text=True,
+        errors="backslashreplace",
+        timeout=120,
+        check=False,
+    )
+
+
+# --- Reference readers for what the format filters write ----------------------
+
+_MD_FOLD = re.compile("[ \t\n\x0b\x0c\r\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+ASCII_PUNCTUATION = frozenset("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
+
+
+def md_fold(text: str) -> str:
+    """Text as md_text must render it: whitespace, breaks and controls fold to one
+    space, no space at either end."""
+    return _MD_FOLD.sub(" ", text).strip(" ")
+
+
+def md_tokens(markdown: str) -> list[tuple[str, bool]]:
+    """Split inline Markdown into (character, escaped) pairs.
+
+    A backslash before ASCII punctuation escapes it (CommonMark); any other
+    backslash is a literal one.
+    """
+    tokens: list[tuple[str, bool]] = []
+    index = 0
+    while index < len(markdown):
+        char = markdown[index]
+        following = markdown[index + 1 : index + 2]
+        if char == "\\" and following in ASCII_PUNCTUATION and following:
+            tokens.append((following, True))
+            index += 2
+        else:
+            tokens.append((char, False))
+            index += 1
+    return tokens
+
+
+def md_unescape(markdown: str) -> str:
+    """The text a CommonMark renderer shows for escaped inline Markdown."""
+    return "".join(char for char, _ in md_tokens(markdown))
+
+
+def docker_fold(text: str) -> str:
+    """Text as docker_str must keep it: each line break or control character
+    (tab aside) becomes one space, CRLF included."""
+    text = text.replace("\r\n", " ")
+    return re.sub(
+        "[\n\r\x0b\x0c\x85\u2028\u2029\x00-\x08\x0e-\x1f\x7f-\x9f]", " ", text
+    )
+
+
+class DockerQuoteError(ValueError):
+    """A Dockerfile double-quoted word that is not one complete, inert string."""
+
+
+def docker_unquote(word: str) -> str:
+    """Read one double-quoted Dockerfile word as BuildKit's lexer does.
+
+    Inside double quotes a backslash escapes `"`, `$` and itself; before any
+    other character it stays. An unescaped `$` would expand a variable and an
+    unescaped `"` would end the string early: both are errors here.
+    """
+    if len(word) < 2 or word[0] != '"' or word[-1] != '"':
+        raise DockerQuoteError(f"not a double-quoted word: {word!r}")
+    body = word[1:-1]
+    out: list[str] = []
+    index = 0
+    while index < len(body):
+        char = body[index]
+        if char == "\\" and index + 1 < len(body) and body[index + 1] in '"$\\':
+            out.append(body[index + 1])
+            index += 2
+            continue
+        if char == "\\" and index + 1 == len(body):
+            raise DockerQuoteError(f"backslash escapes the closing quote: {word!r}")
+        if char == '"':
+            raise DockerQuoteError(f"unescaped quote inside: {word!r}")
+        if char == "$":
+            raise DockerQuoteError(f"unescaped $ would expand: {word!r}")
+        if char in "\n\r":
+            raise DockerQuoteError(f"line break inside: {word!r}")
+        out.append(char)
+        index += 1
+    return "".join(out)
+
+
+_DOCKER_QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+
+
+def dockerfile_label_values(dockerfile: str) -> list[str]:
+    """The double-quoted values of every LABEL instruction, unquoted."""
+    values: list[str] = []
+    instruction = ""
+    for line in dockerfile.splitlines():
+        instruction += line
+        if line.endswith("\\"):
+            instruction = instruction[:-1]
+            continue
+        if instruction.lstrip().upper().startswith("LABEL "):
+            for word in _DOCKER_QUOTED.findall(instruction):
+                values.append(docker_unquote(word))
+        instruction = ""
+    return values
