@@ -1,0 +1,112 @@
+"""The prediction API: `POST /predict` on the champion model, plus the shared probes.
+
+Run with `uvicorn {{ cookiecutter.package_name }}.api:create_app --factory`. The model loads in
+the background after start-up, so `/health` answers at once and `/ready` turns
+200 only when predictions can be served.
+"""
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+import pandas as pd
+from fastapi import FastAPI, HTTPException, status
+from prometheus_client import Counter, Gauge, Histogram
+
+from . import __version__, drift, registry
+from .logs import configure_logging
+from .schema import FEATURES, Batch, Customer, Prediction, PredictRequest, PredictResponse
+from .service import ServiceState, instrument
+from .settings import Settings, get_settings
+
+logger = logging.getLogger(__name__)
+
+ModelLoader = Callable[[str], registry.LoadedModel]
+
+
+@dataclass
+class ModelSlot:
+    """The served model and a window of recent inputs for drift, owned by one app."""
+
+    window: deque[dict[str, object]]
+    model: registry.LoadedModel | None = None
+    loading: asyncio.Task[None] | None = field(default=None, repr=False)
+
+
+def create_app(settings: Settings | None = None, loader: ModelLoader = registry.load) -> FastAPI:
+    """Build the app; `loader` is injectable so tests need no trained model."""
+    settings = settings or get_settings()
+    state = ServiceState(not_ready_reason="model is loading")
+    slot = ModelSlot(window=deque(maxlen=settings.drift_window))
+    registry_ = state.metrics.registry
+    probability = Histogram(
+        "prediction_churn_probability",
+        "Distribution of predicted churn probabilities.",
+        buckets=tuple(i / 10 for i in range(1, 11)),
+        registry=registry_,
+    )
+    outcomes = Counter(
+        "predictions_total", "Predictions by outcome.", ["churn"], registry=registry_
+    )
+    drift_psi = Gauge(
+        "input_drift_psi", "PSI of recent inputs against training.", ["feature"], registry=registry_
+    )
+
+    def refresh_drift() -> None:
+        if slot.model is None or len(slot.window) < min(50, settings.drift_window):
+            return
+        live = pd.DataFrame(list(slot.window), columns=list(FEATURES))
+        for result in drift.compare(slot.model.reference_stats, live, settings.drift_psi_alert):
+            drift_psi.labels(result.feature).set(result.psi)
+
+    state.before_scrape.append(refresh_drift)
+
+    async def load_model() -> None:
+        uri = settings.resolved_model_uri()
+        try:
+            slot.model = await asyncio.to_thread(loader, uri)
+        except registry.ModelLoadError as exc:
+            state.mark_failed(str(exc))
+            logger.error("model not loaded", extra={"model_uri": uri, "error": str(exc)})
+            return
+        state.mark_ready(slot.model.version)
+        logger.info("model loaded", extra={"model_uri": uri, "version": slot.model.version})
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        configure_logging(settings.log_level)
+        slot.loading = asyncio.create_task(load_model())
+        yield
+        slot.loading.cancel()
+
+    app = FastAPI(title="{{ cookiecutter.project_slug }}", version=__version__, lifespan=lifespan)
+    app.state.model_slot = slot
+    instrument(app, state)
+
+    @app.post(
+        "/predict",
+        response_model=PredictResponse,
+        responses={503: {"description": "Model not loaded"}},
+        tags=["model"],
+    )
+    def predict(body: PredictRequest) -> PredictResponse:
+        """Churn probability for one account, or for `{"instances": [...]}`."""
+        model = slot.model
+        if model is None:
+            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, state.not_ready_reason)
+        customers: list[Customer] = body.instances if isinstance(body, Batch) else [body]
+        rows = [customer.model_dump() for customer in customers]
+        scores = model.classifier.predict_proba(pd.DataFrame(rows, columns=list(FEATURES)))[:, 1]
+        slot.window.extend(rows)
+        predictions = []
+        for score in scores.tolist():
+            churn = score >= settings.decision_threshold
+            probability.observe(score)
+            outcomes.labels(str(churn).lower()).inc()
+            predictions.append(Prediction(churn_probability=score, churn=churn))
+        return PredictResponse(predictions=predictions, model_version=model.version)
+
+    return app

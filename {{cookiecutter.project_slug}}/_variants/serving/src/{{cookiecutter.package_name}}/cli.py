@@ -1,0 +1,166 @@
+"""Command line: `{{ cookiecutter.project_slug }} --help` lists every job."""
+
+import asyncio
+import json
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .logs import configure_logging
+from .settings import get_settings
+
+app = typer.Typer(help="Train, evaluate, serve and monitor the churn model.", no_args_is_help=True)
+logger = logging.getLogger(__name__)
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    return typer.Exit(code=1)
+
+
+@app.callback()
+def main() -> None:
+    """Configure logging once for whichever command runs."""
+    configure_logging(get_settings().log_level)
+
+
+@app.command()
+def data(
+    rows: Annotated[int, typer.Option(min=100, help="Rows to generate.")] = 5000,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
+    output: Annotated[Path | None, typer.Option(help="CSV to write.")] = None,
+) -> None:
+    """Regenerate the bundled synthetic dataset (deterministic for a seed)."""
+    from .dataset import generate, write_csv
+
+    target = output or get_settings().data_path
+    write_csv(generate(rows, seed), target)
+    typer.echo(f"wrote {rows} rows to {target}")
+
+
+@app.command()
+def train() -> None:
+    """Train, compare with the baseline, log to MLflow, promote if thresholds pass."""
+    from .dataset import DataError
+    from .train import train as run_training
+
+    try:
+        result = run_training(get_settings())
+    except DataError as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(f"run {result.run_id}: model version {result.model_version}")
+    for name, estimate in result.metrics.items():
+        typer.echo(f"  {name:<10} {estimate}   baseline {result.baseline_metrics[name].value:.3f}")
+    if result.promoted:
+        typer.echo("promoted to champion and exported")
+    else:
+        typer.echo("not promoted: " + "; ".join(result.failures))
+
+
+@app.command()
+def evaluate(
+    data_path: Annotated[Path | None, typer.Option("--data", help="Labelled CSV.")] = None,
+) -> None:
+    """Score the served model (MODEL_URI, default the champion) on labelled data."""
+    from .dataset import DataError, load
+    from .evaluation import evaluate as score
+    from .evaluation import markdown_table
+    from .registry import ModelLoadError
+    from .registry import load as load_model
+    from .schema import FEATURES, TARGET
+    from .train import write_json
+
+    settings = get_settings()
+    try:
+        frame = load(data_path or settings.data_path)
+        served = load_model(settings.resolved_model_uri())
+    except (DataError, ModelLoadError) as exc:
+        raise _fail(str(exc)) from None
+    estimates = score(
+        frame[TARGET].to_numpy(),
+        served.classifier.predict_proba(frame[list(FEATURES)])[:, 1],
+        threshold=settings.decision_threshold,
+        n_bootstrap=settings.bootstrap_samples,
+        seed=settings.seed,
+    )
+    typer.echo(markdown_table({f"version {served.version}": estimates}))
+    write_json(
+        {"model_version": served.version, "rows": len(frame)}
+        | {name: vars(estimate) for name, estimate in estimates.items()},
+        settings.results_dir / "evaluation.json",
+    )
+
+
+@app.command()
+def drift(
+    input_path: Annotated[Path, typer.Argument(help="CSV of recent inputs (features only).")],
+) -> None:
+    """Compare recent inputs with the training reference (PSI, KS); exit 2 on drift."""
+    from .dataset import DataError, load
+    from .drift import as_records, compare
+    from .registry import ModelLoadError
+    from .registry import load as load_model
+
+    settings = get_settings()
+    try:
+        live = load(input_path, with_target=False)
+        served = load_model(settings.resolved_model_uri())
+    except (DataError, ModelLoadError) as exc:
+        raise _fail(str(exc)) from None
+    results = compare(served.reference_stats, live, settings.drift_psi_alert)
+    typer.echo(json.dumps(as_records(results), indent=2))
+    if any(result.drifted for result in results):
+        raise typer.Exit(code=2)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (API_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (API_PORT).")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="Processes (API_WORKERS).")] = None,
+) -> None:
+    """Serve the API with uvicorn."""
+    import uvicorn
+
+    settings = get_settings()
+    uvicorn.run(
+        "{{ cookiecutter.package_name }}.api:create_app",
+        factory=True,
+        host=host or settings.api_host,
+        port=port or settings.api_port,
+        workers=workers or settings.api_workers,
+        log_config=None,
+        access_log=False,  # the app logs each request itself, with its request id
+    )
+
+
+@app.command("load-test")
+def load_test(
+    url: Annotated[str, typer.Option(help="Base URL of a running API.")] = "http://127.0.0.1:8000",
+    requests: Annotated[int, typer.Option(min=1, max=1_000_000)] = 2000,
+    concurrency: Annotated[int, typer.Option(min=1, max=1000)] = 8,
+    batch_size: Annotated[int, typer.Option(min=1, max=1000)] = 1,
+    output: Annotated[Path, typer.Option(help="Results file.")] = Path("results/load_test.json"),
+) -> None:
+    """Send a fixed number of /predict requests and record p50/p95/p99 and throughput."""
+    import httpx
+
+    from .loadtest import run
+    from .train import write_json
+
+    async def go() -> dict[str, object]:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+            ready = await client.get("/ready")
+            if ready.status_code != 200:
+                raise _fail(f"{url}/ready answered {ready.status_code}: start the API first")
+            result = await run(client, requests, concurrency, batch_size)
+        return result.as_dict()
+
+    try:
+        summary = asyncio.run(go())
+    except httpx.ConnectError:
+        raise _fail(f"nothing answers at {url}: start the API with `make serve`") from None
+    write_json(summary, output)
+    typer.echo(json.dumps(summary, indent=2))

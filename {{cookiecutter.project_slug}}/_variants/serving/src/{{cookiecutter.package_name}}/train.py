@@ -1,0 +1,162 @@
+"""Training job: fit, compare with the baseline, track, register, promote, export."""
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import mlflow.sklearn
+import numpy as np
+import sklearn
+from mlflow.models import infer_signature
+
+from . import dataset, drift, evaluation, model, registry, tracking
+from .schema import NUMERIC_FEATURES
+from .settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    run_id: str
+    model_version: str
+    metrics: dict[str, evaluation.Estimate]
+    baseline_metrics: dict[str, evaluation.Estimate]
+    promoted: bool
+    failures: list[str]
+
+
+def pip_requirements() -> list[str]:
+    """Pinned to what trained the model; listing them also skips MLflow's slow inference."""
+    import cloudpickle
+    import scipy
+
+    return [
+        f"scikit-learn=={sklearn.__version__}",
+        f"numpy=={np.__version__}",
+        f"scipy=={scipy.__version__}",
+        f"cloudpickle=={cloudpickle.__version__}",
+    ]
+
+
+def export_model(model_name: str, version: str, target: Path) -> None:
+    """Copy a registered version to `target` atomically; the old export stays until then."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
+    staging.chmod(0o755)  # mkdtemp makes it private; the image's non-root user must read it
+    try:
+        mlflow.artifacts.download_artifacts(
+            artifact_uri=f"models:/{model_name}/{version}", dst_path=str(staging)
+        )
+        marker = {"model_name": model_name, "version": version}
+        (staging / registry.EXPORT_MARKER).write_text(json.dumps(marker), encoding="utf-8")
+        previous = target.with_name(f".{target.name}.previous")
+        if target.exists():
+            os.replace(target, previous)
+        os.replace(staging, target)
+        shutil.rmtree(previous, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def write_json(payload: Any, path: Path) -> None:
+    """Atomic JSON write for results files the README cites."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _params(settings: Settings) -> dict[str, object]:
+    return {
+        "model": "logistic_regression",
+        "regularization_c": settings.regularization_c,
+        "test_size": settings.test_size,
+        "seed": settings.seed,
+        "decision_threshold": settings.decision_threshold,
+        "min_roc_auc": settings.min_roc_auc,
+        "min_auc_lift_over_baseline": settings.min_auc_lift_over_baseline,
+    }
+
+
+def train(settings: Settings) -> TrainResult:
+    """Run the whole training job and return what it decided."""
+    frame = dataset.load(settings.data_path)
+    data = dataset.split(frame, settings.test_size, settings.seed)
+    pipeline = model.candidate(settings.regularization_c, settings.seed)
+    pipeline.fit(data.x_train, data.y_train)
+    floor = model.baseline(settings.seed).fit(data.x_train, data.y_train)
+
+    def score(estimator: Any) -> dict[str, evaluation.Estimate]:
+        return evaluation.evaluate(
+            data.y_test,
+            estimator.predict_proba(data.x_test)[:, 1],
+            threshold=settings.decision_threshold,
+            n_bootstrap=settings.bootstrap_samples,
+            seed=settings.seed,
+        )
+
+    metrics, baseline_metrics = score(pipeline), score(floor)
+    lift = metrics["roc_auc"].value - baseline_metrics["roc_auc"].value
+    gate = {**evaluation.point_values(metrics), "auc_lift_over_baseline": lift}
+    minimums = {
+        "roc_auc": settings.min_roc_auc,
+        "auc_lift_over_baseline": settings.min_auc_lift_over_baseline,
+    }
+
+    # Integers declared as floats in the signature, so a missing value is not a schema error.
+    example = data.x_train.astype(dict.fromkeys(NUMERIC_FEATURES, float))
+    with tracking.tracked_run(
+        settings, "train", _params(settings), {"train": settings.data_path}
+    ) as run_id:
+        for name, estimate in metrics.items():
+            mlflow.log_metrics(
+                {
+                    f"test_{name}": estimate.value,
+                    f"test_{name}_ci_low": estimate.low,
+                    f"test_{name}_ci_high": estimate.high,
+                    f"baseline_{name}": baseline_metrics[name].value,
+                }
+            )
+        mlflow.log_metric("auc_lift_over_baseline", lift)
+        mlflow.log_text(
+            evaluation.markdown_table({"candidate": metrics, "baseline": baseline_metrics}),
+            "evaluation.md",
+        )
+        info = mlflow.sklearn.log_model(
+            pipeline,
+            name="model",
+            signature=infer_signature(example, pipeline.predict_proba(data.x_train)[:, 1]),
+            input_example=example.head(3),
+            pip_requirements=pip_requirements(),
+            metadata={"reference_stats": drift.reference(data.x_train, settings.seed)},
+            registered_model_name=settings.model_name,
+        )
+        version = str(info.registered_model_version)
+        failures = tracking.promote_if_passing(settings.model_name, version, gate, minimums)
+        mlflow.set_tag("promotion", "rejected" if failures else "champion")
+
+    if failures:
+        logger.warning("model not promoted", extra={"version": version, "failures": failures})
+    else:
+        export_model(settings.model_name, version, settings.export_dir)
+    write_json(
+        {
+            "run_id": run_id,
+            "model_version": version,
+            "promoted": not failures,
+            "failures": failures,
+            "test_rows": len(data.y_test),
+            "metrics": {k: vars(v) for k, v in metrics.items()},
+            "baseline_metrics": {k: vars(v) for k, v in baseline_metrics.items()},
+        },
+        settings.results_dir / "metrics.json",
+    )
+    return TrainResult(run_id, version, metrics, baseline_metrics, not failures, failures)

@@ -1,0 +1,163 @@
+import threading
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+
+from {{ cookiecutter.package_name }} import registry
+from {{ cookiecutter.package_name }}.api import ModelSlot, create_app
+from {{ cookiecutter.package_name }}.schema import FEATURES, MAX_BATCH_SIZE
+from {{ cookiecutter.package_name }}.settings import Settings
+
+from variant_fixtures import ACCOUNT, fake_model
+
+pytestmark = pytest.mark.anyio
+
+
+async def _client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with LifespanManager(app):
+        slot: ModelSlot = app.state.model_slot
+        assert slot.loading is not None
+        await slot.loading
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield client
+
+
+@pytest.fixture
+async def client(accounts: pd.DataFrame) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(Settings(decision_threshold=0.3), loader=lambda _uri: fake_model(accounts))
+    async for c in _client(app):
+        yield c
+
+
+async def test_single_account_gets_one_prediction(client: httpx.AsyncClient) -> None:
+    response = await client.post("/predict", json=ACCOUNT)
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["model_version"] == "7"
+    assert body["predictions"] == [{"churn_probability": 0.25, "churn": False}]
+
+
+async def test_batch_gets_one_prediction_per_account_in_order(client: httpx.AsyncClient) -> None:
+    batch = [ACCOUNT | {"tenure_months": months} for months in (0, 1, 9)]
+
+    response = await client.post("/predict", json={"instances": batch})
+
+    assert [p["churn_probability"] for p in response.json()["predictions"]] == [1.0, 0.5, 0.1]
+    assert [p["churn"] for p in response.json()["predictions"]] == [True, True, False]
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        (ACCOUNT | {"tenure_months": -1}, "tenure_months"),
+        (ACCOUNT | {"contract": "weekly"}, "contract"),
+        (ACCOUNT | {"monthly_charges": "lots"}, "monthly_charges"),
+        ({k: v for k, v in ACCOUNT.items() if k != "support_calls"}, "support_calls"),
+        (ACCOUNT | {"surprise": 1}, "surprise"),
+        ({"instances": [ACCOUNT, ACCOUNT | {"has_internet": "perhaps"}]}, "has_internet"),
+        ({"instances": []}, "instances"),
+    ],
+)
+async def test_invalid_payload_is_422_naming_the_field(
+    client: httpx.AsyncClient, payload: dict[str, Any], field: str
+) -> None:
+    response = await client.post("/predict", json=payload)
+
+    assert response.status_code == 422
+    assert field in {str(part) for error in response.json()["detail"] for part in error["loc"]}
+
+
+@pytest.mark.parametrize("content", [b"not json", b"[1, 2]", b"null", b'{"instances": 5}'])
+async def test_malformed_body_is_422_not_500(client: httpx.AsyncClient, content: bytes) -> None:
+    response = await client.post(
+        "/predict", content=content, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422
+
+
+async def test_oversized_batch_is_refused(client: httpx.AsyncClient) -> None:
+    response = await client.post("/predict", json={"instances": [ACCOUNT] * (MAX_BATCH_SIZE + 1)})
+
+    assert response.status_code == 422
+    assert "instances" in response.json()["detail"][0]["loc"]
+
+
+async def test_metrics_expose_predictions_and_input_drift(client: httpx.AsyncClient) -> None:
+    shifted = [ACCOUNT | {"monthly_charges": 500.0} for _ in range(60)]
+    await client.post("/predict", json={"instances": shifted})
+
+    body = (await client.get("/metrics")).text
+
+    assert 'predictions_total{churn="false"} 60.0' in body
+    assert "prediction_churn_probability_bucket" in body
+    psi = next(
+        float(line.split()[-1])
+        for line in body.splitlines()
+        if line.startswith('input_drift_psi{feature="monthly_charges"}')
+    )
+    assert psi > 1.0
+
+
+async def test_ready_is_503_until_the_model_has_loaded(accounts: pd.DataFrame) -> None:
+    release = threading.Event()
+
+    def slow_loader(_uri: str) -> registry.LoadedModel:
+        release.wait(timeout=10)
+        return fake_model(accounts)
+
+    app = create_app(Settings(), loader=slow_loader)
+    async with LifespanManager(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            before = await client.get("/ready")
+            predict_before = await client.post("/predict", json=ACCOUNT)
+            release.set()
+            await app.state.model_slot.loading
+            after = await client.get("/ready")
+
+    assert before.status_code == 503
+    assert predict_before.status_code == 503
+    assert after.status_code == 200
+
+
+async def test_model_that_fails_to_load_keeps_ready_503_with_the_reason() -> None:
+    def failing_loader(uri: str) -> registry.LoadedModel:
+        raise registry.ModelLoadError(f"cannot load model {uri!r}: run `make train`")
+
+    app = create_app(Settings(model_uri="/nowhere"), loader=failing_loader)
+    async for client in _client(app):
+        ready = await client.get("/ready")
+        health = await client.get("/health")
+        predict = await client.post("/predict", json=ACCOUNT)
+
+    assert ready.status_code == 503
+    assert "/nowhere" in ready.json()["reason"]
+    assert health.status_code == 200
+    assert predict.status_code == 503
+
+
+@pytest.mark.slow
+async def test_trained_champion_serves_its_own_probabilities(
+    trained: Any, accounts: pd.DataFrame
+) -> None:
+    settings: Settings = trained.settings
+    app = create_app(settings.model_copy(update={"model_uri": str(settings.export_dir)}))
+    expected: Callable[[pd.DataFrame], np.ndarray] = registry.load(
+        str(settings.export_dir)
+    ).classifier.predict_proba
+    rows = accounts[list(FEATURES)].head(20)
+
+    async for client in _client(app):
+        response = await client.post("/predict", json={"instances": rows.to_dict("records")})
+
+    served = [p["churn_probability"] for p in response.json()["predictions"]]
+    assert served == pytest.approx(expected(rows)[:, 1].tolist())
+    assert response.json()["model_version"] == trained.result.model_version

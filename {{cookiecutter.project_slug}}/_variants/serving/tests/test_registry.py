@@ -1,0 +1,55 @@
+import shutil
+from pathlib import Path
+
+import pytest
+
+from {{ cookiecutter.package_name }} import registry
+from {{ cookiecutter.package_name }}.tracking import champion_uri
+
+from variant_fixtures import Trained
+
+
+def test_missing_local_model_says_how_to_train(tmp_path: Path) -> None:
+    with pytest.raises(registry.ModelLoadError, match="make train"):
+        registry.load(str(tmp_path / "nothing-here"))
+
+
+def test_missing_registered_model_says_how_to_train() -> None:
+    with pytest.raises(registry.ModelLoadError, match="make train"):
+        registry.load(champion_uri("never-trained"))
+
+
+@pytest.mark.slow
+def test_champion_loads_from_the_registry(trained: Trained) -> None:
+    import mlflow
+
+    mlflow.set_tracking_uri(trained.settings.mlflow_tracking_uri)
+    loaded = registry.load(champion_uri(trained.settings.model_name))
+
+    assert loaded.version == trained.result.model_version
+    assert set(loaded.reference_stats["numeric"]) == {
+        "tenure_months",
+        "monthly_charges",
+        "support_calls",
+    }
+
+
+@pytest.mark.slow
+def test_model_without_reference_statistics_is_refused(trained: Trained, tmp_path: Path) -> None:
+    from mlflow.models import Model
+
+    copy = tmp_path / "model"
+    shutil.copytree(trained.settings.export_dir, copy)
+    meta = Model.load(copy)
+    meta.metadata = None
+    meta.save(copy / "MLmodel")
+
+    with pytest.raises(registry.ModelLoadError, match="no reference statistics"):
+        registry.load(str(copy))
+
+
+def test_corrupt_model_folder_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "MLmodel").write_text("{not: [valid")
+
+    with pytest.raises(registry.ModelLoadError, match="cannot load model"):
+        registry.load(str(tmp_path))

@@ -1,0 +1,42 @@
+"""Settings every entry point shares, read once from the environment and `.env`.
+
+Variables carry no prefix so that `MLFLOW_TRACKING_URI` means the same thing to
+this project and to MLflow itself: one setting switches both to a tracking server.
+"""
+
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+
+class ProjectSettings(BaseSettings):
+    """Tracking, registry and HTTP settings common to every variant."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        protected_namespaces=(),
+    )
+
+    mlflow_tracking_uri: str = Field(
+        default="sqlite:///mlflow.db",
+        min_length=1,
+        description="Where runs and the model registry live; a server URL in production.",
+    )
+    experiment_name: str = Field(default="{{ cookiecutter.project_slug }}", min_length=1)
+    model_name: str = Field(
+        default="{{ cookiecutter.project_slug }}",
+        min_length=1,
+        description="Registered model name; the served model is its `champion` alias.",
+    )
+    log_level: LogLevel = "INFO"
+    api_host: str = Field(
+        default="127.0.0.1",
+        description="Bind address; the container sets 0.0.0.0, a laptop stays on loopback.",
+    )
+    api_port: int = Field(default=8000, ge=1, le=65535)
+    api_workers: int = Field(default=1, ge=1, le=64)

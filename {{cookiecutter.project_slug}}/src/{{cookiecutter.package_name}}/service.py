@@ -1,0 +1,141 @@
+"""HTTP plumbing every served variant shares: probes, Prometheus metrics, request ids.
+
+A variant's `api.py` builds its FastAPI app, then calls `instrument(app, state)`
+and adds only its own endpoints.
+"""
+
+import logging
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from fastapi import APIRouter, FastAPI, Request, Response, status
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client.exposition import generate_latest
+
+from .logs import request_id_var
+
+logger = logging.getLogger(__name__)
+
+REQUEST_ID_HEADER = "X-Request-ID"
+# Client ids are echoed into logs and headers: accept only short, plain tokens.
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+@dataclass
+class ServiceMetrics:
+    """Per-app registry, so several apps (tests, workers) never share counters."""
+
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        self.requests = Counter(
+            "http_requests_total",
+            "HTTP requests by method, route and status code.",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "http_request_duration_seconds",
+            "HTTP request latency by route.",
+            ["method", "route"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+            registry=self.registry,
+        )
+
+
+@dataclass
+class ServiceState:
+    """What the probes report: the app is ready only once its model has loaded."""
+
+    metrics: ServiceMetrics = field(default_factory=ServiceMetrics)
+    ready: bool = False
+    not_ready_reason: str = "model is loading"
+    model_version: str | None = None
+    # Called just before /metrics renders, to refresh gauges computed on demand.
+    before_scrape: list[Callable[[], None]] = field(default_factory=list)
+
+    def mark_ready(self, model_version: str) -> None:
+        self.ready = True
+        self.model_version = model_version
+        self.not_ready_reason = ""
+
+    def mark_failed(self, reason: str) -> None:
+        self.ready = False
+        self.not_ready_reason = reason
+
+
+def _route_label(request: Request) -> str:
+    """The route template (`/items/{id}`), never the raw path, to bound label cardinality."""
+    route = request.scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else "unmatched"
+
+
+def probes_router(state: ServiceState) -> APIRouter:
+    """`/health` (the process is up), `/ready` (it can serve) and `/metrics`."""
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/ready", responses={503: {"description": "Model not loaded yet"}})
+    async def ready() -> JSONResponse:
+        if not state.ready:
+            return JSONResponse(
+                {"status": "not ready", "reason": state.not_ready_reason},
+                status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+            )
+        return JSONResponse({"status": "ready", "model_version": state.model_version})
+
+    @router.get("/metrics")
+    async def metrics() -> Response:
+        for refresh in state.before_scrape:
+            refresh()
+        return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+def instrument(app: FastAPI, state: ServiceState) -> None:
+    """Add the probes plus a middleware that tags, times, counts and logs each request."""
+    app.include_router(probes_router(state))
+
+    @app.middleware("http")
+    async def observe(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        supplied = request.headers.get(REQUEST_ID_HEADER, "")
+        request_id = supplied if _VALID_REQUEST_ID.match(supplied) else uuid.uuid4().hex
+        token = request_id_var.set(request_id)
+        started = time.perf_counter()
+        try:
+            response = await call_next(request)
+        except Exception:
+            logger.exception("unhandled error", extra={"path": request.url.path})
+            response = JSONResponse(
+                {"detail": "internal error", "request_id": request_id},
+                status_code=status.HTTP_500_INTERNAL_SERVER_ERROR,
+            )
+        finally:
+            elapsed = time.perf_counter() - started
+            request_id_var.reset(token)
+        route = _route_label(request)
+        state.metrics.requests.labels(request.method, route, str(response.status_code)).inc()
+        state.metrics.latency.labels(request.method, route).observe(elapsed)
+        response.headers[REQUEST_ID_HEADER] = request_id
+        logger.info(
+            "request",
+            extra={
+                "request_id": request_id,
+                "method": request.method,
+                "route": route,
+                "status": response.status_code,
+                "duration_ms": round(elapsed * 1000, 3),
+            },
+        )
+        return response

@@ -1,0 +1,51 @@
+import json
+import logging
+import sys
+
+import pytest
+
+from {{ cookiecutter.package_name }}.logs import JsonFormatter, configure_logging, request_id_var
+
+
+def _record(message: str, **extra: object) -> logging.LogRecord:
+    record = logging.LogRecord("app", logging.INFO, __file__, 1, message, None, None)
+    record.__dict__.update(extra)
+    return record
+
+
+def test_log_line_is_json_with_request_id_and_extras() -> None:
+    token = request_id_var.set("req-42")
+    try:
+        line = JsonFormatter().format(_record("hello %s", route="/predict"))
+    finally:
+        request_id_var.reset(token)
+
+    payload = json.loads(line)
+    assert payload["message"] == "hello %s"
+    assert payload["request_id"] == "req-42"
+    assert payload["route"] == "/predict"
+    assert payload["level"] == "INFO"
+
+
+def test_log_line_without_request_has_no_request_id() -> None:
+    assert "request_id" not in json.loads(JsonFormatter().format(_record("x")))
+
+
+def test_exceptions_are_rendered_into_the_line() -> None:
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        record = logging.LogRecord("app", logging.ERROR, __file__, 1, "failed", None, None)
+        record.exc_info = sys.exc_info()
+
+    assert "ValueError: boom" in json.loads(JsonFormatter().format(record))["exc_info"]
+
+
+def test_configure_logging_installs_one_json_handler(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("WARNING")
+    configure_logging("INFO")
+    logging.getLogger("x").info("visible", extra={"k": 1})
+
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1
+    assert json.loads(lines[0])["k"] == 1

@@ -1,0 +1,124 @@
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from {{ cookiecutter.package_name }}.service import REQUEST_ID_HEADER, ServiceState, instrument
+
+pytestmark = pytest.mark.anyio
+
+
+def _app() -> tuple[FastAPI, ServiceState]:
+    app = FastAPI()
+    state = ServiceState()
+    instrument(app, state)
+
+    @app.get("/items/{item_id}")
+    async def item(item_id: int) -> dict[str, int]:
+        return {"item_id": item_id}
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("bug")
+
+    return app, state
+
+
+@pytest.fixture
+async def served() -> AsyncIterator[tuple[httpx.AsyncClient, ServiceState]]:
+    app, state = _app()
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        yield client, state
+
+
+async def test_ready_is_503_until_marked_ready(
+    served: tuple[httpx.AsyncClient, ServiceState],
+) -> None:
+    client, state = served
+    not_ready = await client.get("/ready")
+    state.mark_ready("7")
+    ready = await client.get("/ready")
+
+    assert not_ready.status_code == 503
+    assert not_ready.json()["reason"] == "model is loading"
+    assert ready.status_code == 200
+    assert ready.json() == {"status": "ready", "model_version": "7"}
+
+
+async def test_failure_reason_is_reported_by_ready(
+    served: tuple[httpx.AsyncClient, ServiceState],
+) -> None:
+    client, state = served
+    state.mark_failed("no model at models:/x@champion")
+
+    response = await client.get("/ready")
+
+    assert response.status_code == 503
+    assert response.json()["reason"] == "no model at models:/x@champion"
+
+
+async def test_health_answers_while_not_ready(
+    served: tuple[httpx.AsyncClient, ServiceState],
+) -> None:
+    client, _ = served
+    assert (await client.get("/health")).json() == {"status": "ok"}
+
+
+async def test_request_id_is_echoed_when_plain(
+    served: tuple[httpx.AsyncClient, ServiceState],
+) -> None:
+    client, _ = served
+    response = await client.get("/health", headers={REQUEST_ID_HEADER: "abc-123"})
+    assert response.headers[REQUEST_ID_HEADER] == "abc-123"
+
+
+@pytest.mark.parametrize("supplied", ["", "x" * 65, "evil\u2028line", "a b"])
+async def test_request_id_is_replaced_when_unsafe(
+    served: tuple[httpx.AsyncClient, ServiceState], supplied: str
+) -> None:
+    client, _ = served
+    headers = [(REQUEST_ID_HEADER.encode(), supplied.encode())]
+    response = await client.get("/health", headers=headers)
+
+    generated = response.headers[REQUEST_ID_HEADER]
+    assert generated != supplied
+    assert len(generated) == 32
+
+
+async def test_metrics_count_requests_by_route_template(
+    served: tuple[httpx.AsyncClient, ServiceState],
+) -> None:
+    client, _ = served
+    for item in (1, 2, 3):
+        await client.get(f"/items/{item}")
+    await client.get("/nowhere")
+
+    body = (await client.get("/metrics")).text
+
+    assert 'http_requests_total{method="GET",route="/items/{item_id}",status="200"} 3.0' in body
+    assert 'route="unmatched",status="404"' in body
+    assert "http_request_duration_seconds_bucket" in body
+
+
+async def test_unhandled_error_is_500_with_request_id(
+    served: tuple[httpx.AsyncClient, ServiceState],
+) -> None:
+    client, _ = served
+    response = await client.get("/boom", headers={REQUEST_ID_HEADER: "trace-1"})
+
+    assert response.status_code == 500
+    assert response.json() == {"detail": "internal error", "request_id": "trace-1"}
+
+
+async def test_scrape_hooks_run_before_metrics_render(
+    served: tuple[httpx.AsyncClient, ServiceState],
+) -> None:
+    client, state = served
+    calls: list[str] = []
+    state.before_scrape.append(lambda: calls.append("refreshed"))
+
+    await client.get("/metrics")
+
+    assert calls == ["refreshed"]
