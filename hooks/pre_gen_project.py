@@ -51,6 +51,7 @@ RESERVED_IMPORT_NAMES = frozenset(
         "faiss",
         "faiss_cpu",
         "fastapi",
+        "hatchling",
         "httpx",
         "huggingface_hub",
         "hypothesis",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -10,12 +9,11 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
-from support import REPO, Bake, bake
+from support import MAX_EXAMPLES, REPO, Bake, bake
 
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))  # local_extensions, as cookiecutter loads it
 
-MAX_EXAMPLES = int(os.environ.get("HYPOTHESIS_MAX_EXAMPLES", "50"))
 settings.register_profile(
     "template",
     max_examples=MAX_EXAMPLES,
