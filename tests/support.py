@@ -185,7 +185,10 @@ def bake(output_dir: Path, config_file: Path, answers: Mapping[str, str]) -> Pat
 
 
 def bake_cli(
-    output_dir: Path, config_file: Path, answers: Mapping[str, str]
+    output_dir: Path,
+    config_file: Path,
+    answers: Mapping[str, str],
+    template: Path = REPO,
 ) -> subprocess.CompletedProcess[str]:
     """Generate a project with the cookiecutter command, as a person would."""
     return subprocess.run(
@@ -198,7 +201,7 @@ def bake_cli(
             str(config_file),
             "--output-dir",
             str(output_dir),
-            str(REPO),
+            str(template),
             *(f"{key}={value}" for key, value in answers.items()),
         ],
         capture_output=True,

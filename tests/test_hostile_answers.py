@@ -136,14 +136,16 @@ def test_hostile_answer_is_refused_by_name_and_leaves_nothing(
 ) -> None:
     output = tmp_path / "out"
     output.mkdir()
+    field = case.refused_field
+    assert field is not None
     result = bake_cli(output, cookiecutter_config, case.answers)
     assert result.returncode != 0
     assert list(output.iterdir()) == []
     lines = result.stderr.splitlines()
-    named = [line for line in lines if case.refused_field in line]
+    named = [line for line in lines if field in line]
     assert named, result.stderr[-2000:]
-    if case.refused_field != "python_version":  # refused by cookiecutter itself
-        assert any(line.startswith(f"error: {case.refused_field} ") for line in lines)
+    if field != "python_version":  # refused by cookiecutter itself
+        assert any(line.startswith(f"error: {field} ") for line in lines)
         assert any(": try " in line for line in named)
 
 

@@ -247,4 +247,5 @@ def test_answers_reach_the_hook_intact_through_its_tojson_line(
     assert len(calls) == 1
     literal = calls[0].args[0]
     assert isinstance(literal, ast.Constant)
+    assert isinstance(literal.value, str)
     assert json.loads(literal.value) == context

@@ -1,0 +1,63 @@
+"""The hooks and filters are plain Python that the strict tools accept as is."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from support import REPO
+
+HOOKS = sorted((REPO / "hooks").glob("*.py"))
+CHECKED = [*HOOKS, REPO / "local_extensions.py"]
+TOJSON_LINE = 'answers = json.loads(r"""{{ cookiecutter | tojson }}""")'
+
+
+def run_tool(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_hooks_are_the_two_cookiecutter_runs() -> None:
+    assert [hook.name for hook in HOOKS] == [
+        "post_gen_project.py",
+        "pre_gen_project.py",
+    ]
+
+
+def test_hooks_and_filters_pass_ruff() -> None:
+    paths = [str(path) for path in CHECKED]
+    lint = run_tool("ruff", "check", "--no-cache", *paths)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    fmt = run_tool("ruff", "format", "--check", "--no-cache", *paths)
+    assert fmt.returncode == 0, fmt.stdout + fmt.stderr
+
+
+def test_hooks_and_filters_pass_mypy_strict(tmp_path: Path) -> None:
+    result = run_tool(
+        "mypy",
+        "--strict",
+        "--python-version",
+        "3.11",
+        "--cache-dir",
+        str(tmp_path / "mypy-cache"),
+        *(str(path) for path in CHECKED),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("hook", HOOKS, ids=lambda path: path.name)
+def test_hook_holds_template_syntax_only_in_its_tojson_line(hook: Path) -> None:
+    """Anything else Jinja-like would be rendered (or break rendering)."""
+    lines = hook.read_text("utf-8").splitlines()
+    templated = [line.strip() for line in lines if re.search(r"\{\{|\{%|\{#", line)]
+    assert templated == [TOJSON_LINE]
