@@ -10,14 +10,18 @@ import pytest
 from support import (
     LICENSES_DIR,
     NO_LICENSE,
+    SKELETON,
     VARIANTS_DIR,
     Bake,
     choices,
+    compiled,
+    copied_without_render,
     expected_files,
     parse_structured,
     project_files,
     read_text,
     render_answers,
+    skeleton_files,
     structured_files,
     template_leftovers,
 )
@@ -172,3 +176,23 @@ def test_expected_file_set_comes_from_the_template_tree() -> None:
     assert any(name.startswith(f"src/{package}/") for name in expected)
     assert any(name.startswith(".") for name in expected)
     assert not any(VARIANTS_DIR in name or LICENSES_DIR in name for name in expected)
+
+
+def test_files_marked_copy_without_render_arrive_byte_for_byte(baked: Bake) -> None:
+    options = OPTION_SETS[0]
+    project = baked(**options)
+    context = render_answers(**options)
+    copied = 0
+    for path in skeleton_files():
+        relative = path.relative_to(SKELETON).as_posix()
+        if not copied_without_render(relative):
+            continue
+        parts = relative.split("/")
+        if parts[0] == VARIANTS_DIR:
+            if parts[1] != options["variant"]:
+                continue
+            parts = parts[2:]
+        target = project / compiled("/".join(parts)).render(cookiecutter=context)
+        assert target.read_bytes() == path.read_bytes(), relative
+        copied += 1
+    assert copied > 0

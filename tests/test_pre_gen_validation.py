@@ -249,3 +249,12 @@ def test_answers_reach_the_hook_intact_through_its_tojson_line(
     assert isinstance(literal, ast.Constant)
     assert isinstance(literal.value, str)
     assert json.loads(literal.value) == context
+
+
+def test_cookiecutter_json_asks_the_agreed_questions() -> None:
+    questions = [
+        key
+        for key in json.loads((REPO / "cookiecutter.json").read_text())
+        if not key.startswith("_")
+    ]
+    assert questions == list(hook.FIELDS)
