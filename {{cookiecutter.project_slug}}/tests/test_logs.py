@@ -4,7 +4,11 @@ import sys
 
 import pytest
 
-from {{ cookiecutter.package_name }}.logs import JsonFormatter, configure_logging, request_id_var
+from {{ cookiecutter.package_name }}.logs import (
+    JsonFormatter,
+    configure_logging,
+    request_id_var,
+)
 
 
 def _record(message: str, **extra: object) -> logging.LogRecord:

@@ -4,7 +4,11 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from {{ cookiecutter.package_name }}.service import REQUEST_ID_HEADER, ServiceState, instrument
+from {{ cookiecutter.package_name }}.service import (
+    REQUEST_ID_HEADER,
+    ServiceState,
+    instrument,
+)
 
 pytestmark = pytest.mark.anyio
 

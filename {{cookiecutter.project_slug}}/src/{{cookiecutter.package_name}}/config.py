@@ -10,6 +10,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+PROJECT = "{{ cookiecutter.project_slug }}"
 
 
 class ProjectSettings(BaseSettings):
@@ -27,9 +28,9 @@ class ProjectSettings(BaseSettings):
         min_length=1,
         description="Where runs and the model registry live; a server URL in production.",
     )
-    experiment_name: str = Field(default="{{ cookiecutter.project_slug }}", min_length=1)
+    experiment_name: str = Field(default=PROJECT, min_length=1)
     model_name: str = Field(
-        default="{{ cookiecutter.project_slug }}",
+        default=PROJECT,
         min_length=1,
         description="Registered model name; the served model is its `champion` alias.",
     )

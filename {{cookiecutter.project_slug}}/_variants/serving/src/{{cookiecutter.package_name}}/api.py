@@ -1,8 +1,8 @@
 """The prediction API: `POST /predict` on the champion model, plus the shared probes.
 
-Run with `uvicorn {{ cookiecutter.package_name }}.api:create_app --factory`. The model loads in
-the background after start-up, so `/health` answers at once and `/ready` turns
-200 only when predictions can be served.
+Served by `uvicorn <package>.api:create_app --factory` (see `cli.serve`). The model
+loads in the background after start-up, so `/health` answers at once and `/ready`
+turns 200 only when predictions can be served.
 """
 
 import asyncio
@@ -17,6 +17,7 @@ from fastapi import FastAPI, HTTPException, status
 from prometheus_client import Counter, Gauge, Histogram
 
 from . import __version__, drift, registry
+from .config import PROJECT
 from .logs import configure_logging
 from .schema import FEATURES, Batch, Customer, Prediction, PredictRequest, PredictResponse
 from .service import ServiceState, instrument
@@ -82,7 +83,11 @@ def create_app(settings: Settings | None = None, loader: ModelLoader = registry.
         yield
         slot.loading.cancel()
 
-    app = FastAPI(title="{{ cookiecutter.project_slug }}", version=__version__, lifespan=lifespan)
+    app = FastAPI(
+        title=PROJECT,
+        version=__version__,
+        lifespan=lifespan,
+    )
     app.state.model_slot = slot
     instrument(app, state)
 

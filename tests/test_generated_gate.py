@@ -1,0 +1,178 @@
+"""A generated project installs, trains, serves and passes its own gate, offline.
+
+These are the slowest tests of the suite: each bakes a project, syncs it with uv
+(sharing uv's cache), then runs the project's own Make targets exactly as a user
+would. Only `make install` may reach the package index; everything after it runs
+with UV_OFFLINE=1 and the offline switches the generated tests also set.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+
+import pytest
+
+HOSTILE_NAME = 'Zz O\'Brien "Model" \\ v2 Über-long name for the longest package'
+
+
+def project_env(**extra: str) -> dict[str, str]:
+    """The user's environment, without the template's own virtual environment."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"VIRTUAL_ENV", "PYTHONPATH", "UV_PROJECT_ENVIRONMENT"}
+    }
+    env.update(
+        {
+            "MLFLOW_DISABLE_TELEMETRY": "true",
+            "DO_NOT_TRACK": "1",
+            "HF_HUB_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1",
+            **extra,
+        }
+    )
+    return env
+
+
+def make(project: Path, *targets: str, offline: bool = True) -> str:
+    """Run Make targets in the project; fail with their output if they fail."""
+    env = project_env(UV_OFFLINE="1") if offline else project_env()
+    result = subprocess.run(
+        ["make", *targets],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert result.returncode == 0, (
+        f"make {' '.join(targets)} failed in {project}:\n"
+        f"{result.stdout[-6000:]}\n{result.stderr[-6000:]}"
+    )
+    return result.stdout + result.stderr
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def call(url: str, body: object | None = None) -> tuple[int, str]:
+    """GET, or POST JSON when a body is given; return status and text."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(  # noqa: S310 - loopback only
+        url, data=data, headers={"content-type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+@pytest.fixture
+def serving_project(
+    fresh_bake: Callable[[Mapping[str, str]], Path],
+) -> Iterator[Path]:
+    project = fresh_bake({"variant": "serving", "init_git": "yes"})
+    make(project, "install", offline=False)
+    yield project
+
+
+def test_serving_project_trains_passes_its_gate_and_serves(
+    serving_project: Path,
+) -> None:
+    project = serving_project
+    trained = make(project, "train")
+    assert "promoted to champion" in trained
+    metrics = json.loads((project / "results" / "metrics.json").read_text())
+    assert (
+        metrics["metrics"]["roc_auc"]["low"]
+        > metrics["baseline_metrics"]["roc_auc"]["high"]
+    )
+
+    gate = make(project, "check")
+    passed = int(gate.rsplit(" passed", 1)[0].rsplit(" ", 1)[-1])
+    assert passed >= 15
+    assert "Required test coverage of 90" in gate
+
+    port = free_port()
+    server = subprocess.Popen(
+        ["make", "serve"],
+        cwd=project,
+        env=project_env(UV_OFFLINE="1", API_PORT=str(port)),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        status = 0
+        while time.monotonic() < deadline and server.poll() is None:
+            try:
+                status, _ = call(f"{base}/ready")
+            except OSError:
+                status = 0
+            if status == 200:
+                break
+            time.sleep(0.25)
+        assert status == 200, "the API never became ready"
+        account = {
+            "tenure_months": 2,
+            "monthly_charges": 95.0,
+            "support_calls": 5,
+            "contract": "month-to-month",
+            "payment_method": "electronic-check",
+            "has_internet": True,
+        }
+        health = call(f"{base}/health")
+        single = call(f"{base}/predict", account)
+        batch = call(f"{base}/predict", {"instances": [account, account]})
+        invalid = call(f"{base}/predict", account | {"tenure_months": "soon"})
+        metrics_text = call(f"{base}/metrics")[1]
+    finally:
+        os.killpg(server.pid, 15)
+        server.wait(timeout=30)
+
+    assert health == (200, '{"status":"ok"}')
+    assert single[0] == 200
+    assert json.loads(single[1])["predictions"][0]["churn"] is True
+    assert len(json.loads(batch[1])["predictions"]) == 2
+    assert invalid[0] == 422
+    assert "tenure_months" in invalid[1]
+    assert (
+        'http_requests_total{method="POST",route="/predict",status="422"} 1.0'
+        in metrics_text
+    )
+
+
+def test_hostile_answers_still_give_a_project_that_passes_its_gate(
+    fresh_bake: Callable[[Mapping[str, str]], Path],
+) -> None:
+    project = fresh_bake(
+        {
+            "variant": "serving",
+            "project_name": HOSTILE_NAME,
+            "description": "Says \"hi\" \\ and O'Brien's $HOME `rm -rf` <b>bold</b> # not a heading",
+            "author_name": 'Zoë "Zed" O\'Brien \\',
+            "init_git": "no",
+            "license": "Apache-2.0",
+        }
+    )
+    make(project, "install", offline=False)
+
+    gate = make(project, "check")
+
+    assert "Required test coverage of 90" in gate
