@@ -54,7 +54,8 @@ def overlay_moves(project: Path, variant: str) -> list[tuple[Path, Path]]:
         listed = ", ".join(clashes)
         msg = (
             f"variant {variant!r} overlay would overwrite skeleton files: {listed}; "
-            "overlays may only add files (move the file into every variant instead)"
+            "overlays only add files, so keep each file either in the skeleton "
+            "or in the variant overlays"
         )
         raise OverlayError(msg)
     return moves

@@ -144,6 +144,8 @@ def template_root(answers: dict[str, object]) -> Path:
 
 def skeleton_dir(root: Path) -> Path | None:
     """Return the project skeleton: the template folder that holds ``_variants``."""
+    if not root.is_dir():
+        return None
     candidates = sorted(p for p in root.iterdir() if (p / "_variants").is_dir())
     return candidates[0] if candidates else None
 
@@ -321,8 +323,10 @@ def encoding_problem(field: str, value: str) -> str | None:
     except UnicodeEncodeError as error:
         bad = ord(value[error.start])
         kept = value.encode("utf-8", "ignore").decode("utf-8")
-        example = EXAMPLES.get(field, "")
-        fix = kept if kept.strip() else example
+        if field == "project_name":
+            fix = suggest_project_name(kept)
+        else:
+            fix = clean_text(kept, field) or EXAMPLES.get(field, "")
         return (
             f"{field} {show(value)} is not valid Unicode text (lone surrogate "
             f"U+{bad:04X}; check the terminal's encoding): try {fix!r}"
@@ -364,7 +368,7 @@ def text_answers(answers: dict[str, object]) -> tuple[dict[str, str], list[str]]
     return text, problems
 
 
-def name_problems(text: dict[str, str]) -> list[str]:
+def name_problems(text: dict[str, str], answers: dict[str, object]) -> list[str]:
     """Check project_name, project_slug and package_name.
 
     A derived name (folder, package) that is unusable is blamed on the answer it
@@ -374,8 +378,11 @@ def name_problems(text: dict[str, str]) -> list[str]:
     name = text.get("project_name")
     slug = text.get("project_slug")
     package = text.get("package_name")
-    slug_is_derived = name is not None and slug == derive_slug(name)
-    package_is_derived = slug is not None and package == derive_package(slug)
+    raw_name, raw_slug = answers.get("project_name"), answers.get("project_slug")
+    slug_is_derived = isinstance(raw_name, str) and slug == derive_slug(raw_name)
+    package_is_derived = isinstance(raw_slug, str) and package == derive_package(
+        raw_slug
+    )
 
     if name is not None:
         problem = text_problem("project_name", name, allow_empty=False)
@@ -457,7 +464,7 @@ def validate(answers: dict[str, object]) -> list[str]:
     a value that passes.
     """
     text, problems = text_answers(answers)
-    problems += name_problems(text)
+    problems += name_problems(text, answers)
     problems += free_text_problems(text)
     problems += contact_problems(text)
     problems += option_problems(text, template_root(answers))

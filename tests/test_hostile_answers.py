@@ -8,6 +8,8 @@ render, and for a few examples through a real bake.
 
 from __future__ import annotations
 
+import ast
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +38,18 @@ from support import (
 )
 
 hook = load_hook("pre_gen_project")
+SUGGESTION = re.compile(r": try (?P<value>.+)$")
+
+
+def suggestion(message: str) -> str:
+    """The value a refusal message proposes (`...: try '<value>'`)."""
+    match = SUGGESTION.search(message)
+    assert match, f"no `try <value>` in {message!r}"
+    value = ast.literal_eval(match.group("value"))
+    assert isinstance(value, str)
+    return value
+
+
 FREE_TEXT = ("project_name", "description", "author_name")
 CHECKED_SUFFIXES = (".toml", ".yaml", ".yml", ".json", ".md", "Dockerfile")
 
@@ -185,6 +199,8 @@ free_text = st.one_of(
     typeable.map(lambda text: f"Model {text}"),
     st.text(max_size=120),
     st.lists(st.sampled_from(NASTY), max_size=30).map("".join),
+    # Undecodable bytes on a command line arrive as lone surrogates.
+    st.tuples(typeable, st.integers(0xDC80, 0xDCFF).map(chr)).map("".join),
     st.sampled_from(
         [case.answers.get("project_name", "") for case in BAKES + REFUSALS]
     ),
@@ -202,9 +218,17 @@ def test_any_free_text_is_accepted_with_intact_files_or_refused_by_field(
     event("refused" if problems else "accepted")
     if problems:
         for message in problems:
-            assert message.split(" ", 1)[0] in FREE_TEXT, message
+            field = message.split(" ", 1)[0]
+            assert field in FREE_TEXT, message
             assert "\n" not in message
-            assert ": try " in message
+            fixed = {
+                "project_name": project_name,
+                "description": description,
+                "author_name": author_name,
+                field: suggestion(message),
+            }
+            still = hook.validate(render_answers(**fixed))
+            assert not [m for m in still if m.startswith(f"{field} ")], message
         return
     rendered = render_project_files(answers, suffixes=CHECKED_SUFFIXES)
     for name, text in rendered.items():

@@ -201,3 +201,18 @@ def test_next_steps_name_the_folder_and_the_make_targets(
     assert f"cd {project}" in out or f"cd {project.name}" in out
     for target in ("install", "train", "check", "serve"):
         assert f"make {target}" in out
+
+
+def test_existing_project_folder_is_never_overwritten(
+    tmp_path: Path, cookiecutter_config: Path
+) -> None:
+    output = tmp_path / "out"
+    first = bake_cli(output, cookiecutter_config, {"init_git": "no"})
+    assert first.returncode == 0, first.stderr
+    (project,) = output.iterdir()
+    marker = project / "mine.txt"
+    marker.write_text("my work\n", encoding="utf-8")
+    again = bake_cli(output, cookiecutter_config, {"init_git": "no"})
+    assert again.returncode != 0
+    assert "already exists" in again.stdout + again.stderr
+    assert marker.read_text("utf-8") == "my work\n"

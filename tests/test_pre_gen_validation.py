@@ -51,6 +51,8 @@ REFUSALS: list[tuple[dict[str, str], str, str]] = [
     ({"project_name": "test"}, "project_name", "clashes with 'test'"),
     ({"project_name": "Scikit Learn"}, "project_name", "clashes with 'scikit_learn'"),
     ({"project_name": "bad \udc80 byte"}, "project_name", "lone surrogate U+DC80"),
+    ({"project_name": "\udc80for"}, "project_name", "lone surrogate U+DC80"),
+    ({"author_email": "ada\udc80@example.com"}, "author_email", "lone surrogate"),
     ({"project_slug": "My Model"}, "project_slug", "must start with a lowercase"),
     ({"project_slug": "my--model"}, "project_slug", "single hyphens"),
     ({"project_slug": "pandas"}, "project_slug", "gives package name 'pandas'"),
