@@ -8,6 +8,8 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
+from .scoring import compile_linear
+
 # Written into an exported model folder so the API can report which version it serves.
 EXPORT_MARKER = "registered_version.json"
 
@@ -50,7 +52,7 @@ def load(model_uri: str) -> LoadedModel:
     try:
         local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri))
         meta = Model.load(local)
-        classifier = mlflow.sklearn.load_model(str(local))
+        pipeline = mlflow.sklearn.load_model(str(local))
         version = _version(model_uri, local, fallback=meta.run_id or "local")
     except Exception as exc:  # a corrupt model fails in many ways; all mean "cannot serve"
         raise ModelLoadError(
@@ -63,4 +65,5 @@ def load(model_uri: str) -> LoadedModel:
             f"model {model_uri!r} carries no reference statistics for drift: "
             "retrain it with `make train`"
         )
-    return LoadedModel(classifier, version, reference)
+    # The compiled scorer serves when it provably matches the pipeline (see scoring.py).
+    return LoadedModel(compile_linear(pipeline) or pipeline, version, reference)
