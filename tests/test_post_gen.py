@@ -13,9 +13,17 @@ import pytest
 from support import REPO, bake_cli, load_hook
 
 hook = load_hook("post_gen_project")
-IGNORED_IN_COPY = shutil.ignore_patterns(
-    ".git", ".venv", "__pycache__", ".*_cache", ".hypothesis", "tests"
+CACHES = shutil.ignore_patterns(
+    ".git", ".venv", "__pycache__", ".*_cache", ".hypothesis"
 )
+
+
+def ignored_in_copy(folder: str, names: list[str]) -> set[str]:
+    """Skip caches everywhere and the template's own tests at its root."""
+    ignored = set(CACHES(folder, names))
+    if Path(folder) == REPO:
+        ignored.add("tests")
+    return ignored
 
 
 def make_tree(root: Path, files: list[str]) -> None:
@@ -99,7 +107,7 @@ def test_only_the_chosen_license_is_kept(tmp_path: Path, license_id: str) -> Non
 def template_copy(tmp_path: Path) -> Path:
     """A private copy of the template, for tests that break it on purpose."""
     copy = tmp_path / "template"
-    shutil.copytree(REPO, copy, ignore=IGNORED_IN_COPY)
+    shutil.copytree(REPO, copy, ignore=ignored_in_copy)
     return copy
 
 
