@@ -13,7 +13,6 @@ import re
 import sys
 import unicodedata
 from collections.abc import Callable, Iterable
-from pathlib import Path
 
 from slugify import slugify
 
@@ -23,6 +22,11 @@ INVALID_SLUG = "invalid-project-name"
 SUPPORTED_PYTHON_VERSIONS = ("3.11", "3.12", "3.13")
 YES_NO = ("yes", "no")
 NO_LICENSE = "none"
+# Kept equal to cookiecutter.json's choices by the template's tests. The template
+# folder itself is out of reach here: `_repo_dir` may be relative to a directory
+# the hook cannot see (`cookiecutter .` runs the hook inside the new project).
+VARIANTS = ("serving",)
+LICENSES = ("MIT", "Apache-2.0", "BSD-3-Clause", NO_LICENSE)
 MAX_LENGTHS = {"project_name": 100, "description": 300, "author_name": 100}
 EXAMPLES = {
     "project_name": "Churn Risk Service",
@@ -132,39 +136,6 @@ def show(value: object) -> str:
     if isinstance(value, str) and len(value) > 40:
         return f"{value[:37]!r}... ({len(value)} characters)"
     return repr(value)
-
-
-def template_root(answers: dict[str, object]) -> Path:
-    """Find the template repository: cookiecutter passes it, tests import from it."""
-    repo_dir = answers.get("_repo_dir")
-    if isinstance(repo_dir, str) and repo_dir:
-        return Path(repo_dir)
-    return Path(__file__).resolve().parent.parent
-
-
-def skeleton_dir(root: Path) -> Path | None:
-    """Return the project skeleton: the template folder that holds ``_variants``."""
-    if not root.is_dir():
-        return None
-    candidates = sorted(p for p in root.iterdir() if (p / "_variants").is_dir())
-    return candidates[0] if candidates else None
-
-
-def template_variants(root: Path) -> list[str]:
-    """Return the variants whose overlay folder the template ships."""
-    skeleton = skeleton_dir(root)
-    if skeleton is None:
-        return []
-    return sorted(p.name for p in (skeleton / "_variants").iterdir() if p.is_dir())
-
-
-def template_licenses(root: Path) -> list[str]:
-    """Return the licenses with a text in ``_licenses``, then ``none``."""
-    skeleton = skeleton_dir(root)
-    licenses = []
-    if skeleton is not None and (skeleton / "_licenses").is_dir():
-        licenses = sorted(p.name for p in (skeleton / "_licenses").iterdir())
-    return [*licenses, NO_LICENSE]
 
 
 def slug_problem(slug: str) -> str | None:
@@ -440,12 +411,12 @@ def contact_problems(text: dict[str, str]) -> list[str]:
     return problems
 
 
-def option_problems(text: dict[str, str], root: Path) -> list[str]:
+def option_problems(text: dict[str, str]) -> list[str]:
     """Check the multiple-choice answers against what the template ships."""
     checks = (
         ("python_version", list(SUPPORTED_PYTHON_VERSIONS), "a supported version"),
-        ("variant", template_variants(root), "a variant this template provides"),
-        ("license", template_licenses(root), "a license this template ships"),
+        ("variant", list(VARIANTS), "a variant this template provides"),
+        ("license", list(LICENSES), "a license this template ships"),
         ("init_git", list(YES_NO), "yes or no"),
     )
     problems: list[str] = []
@@ -467,7 +438,7 @@ def validate(answers: dict[str, object]) -> list[str]:
     problems += name_problems(text, answers)
     problems += free_text_problems(text)
     problems += contact_problems(text)
-    problems += option_problems(text, template_root(answers))
+    problems += option_problems(text)
     order = {field: index for index, field in enumerate(FIELDS)}
     return sorted(problems, key=lambda problem: order[problem.split(" ", 1)[0]])
 

@@ -15,7 +15,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
@@ -84,10 +84,10 @@ def call(url: str, body: object | None = None) -> tuple[int, str]:
 @pytest.fixture
 def serving_project(
     fresh_bake: Callable[[Mapping[str, str]], Path],
-) -> Iterator[Path]:
+) -> Path:
     project = fresh_bake({"variant": "serving", "init_git": "yes"})
     make(project, "install", offline=False)
-    yield project
+    return project
 
 
 def test_serving_project_trains_passes_its_gate_and_serves(
@@ -165,7 +165,7 @@ def test_hostile_answers_still_give_a_project_that_passes_its_gate(
         {
             "variant": "serving",
             "project_name": HOSTILE_NAME,
-            "description": "Says \"hi\" \\ and O'Brien's $HOME `rm -rf` <b>bold</b> # not a heading",
+            "description": "Says \"hi\" \\ and O'Brien's $HOME `rm -rf` <b>x</b> # no",
             "author_name": 'Zoë "Zed" O\'Brien \\',
             "init_git": "no",
             "license": "Apache-2.0",

@@ -8,13 +8,15 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from fastapi import APIRouter, FastAPI, Request, Response, status
+from fastapi import APIRouter, FastAPI, Response, status
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
 from prometheus_client.exposition import generate_latest
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .logs import request_id_var
 
@@ -68,9 +70,9 @@ class ServiceState:
         self.not_ready_reason = reason
 
 
-def _route_label(request: Request) -> str:
+def _route_label(scope: Scope) -> str:
     """The route template (`/items/{id}`), never the raw path, to bound label cardinality."""
-    route = request.scope.get("route")
+    route = scope.get("route")
     path = getattr(route, "path", None)
     return path if isinstance(path, str) else "unmatched"
 
@@ -101,41 +103,70 @@ def probes_router(state: ServiceState) -> APIRouter:
     return router
 
 
-def instrument(app: FastAPI, state: ServiceState) -> None:
-    """Add the probes plus a middleware that tags, times, counts and logs each request."""
-    app.include_router(probes_router(state))
+class ObservabilityMiddleware:
+    """Pure ASGI middleware: tags, times, counts and logs each HTTP request.
 
-    @app.middleware("http")
-    async def observe(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        supplied = request.headers.get(REQUEST_ID_HEADER, "")
+    Written against ASGI directly rather than `@app.middleware("http")`, which
+    wraps every request in extra tasks and streams and costs far more per call.
+    """
+
+    def __init__(self, app: ASGIApp, state: ServiceState) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        supplied = Headers(scope=scope).get(REQUEST_ID_HEADER, "")
         request_id = supplied if _VALID_REQUEST_ID.match(supplied) else uuid.uuid4().hex
+        status_code = status.HTTP_500_INTERNAL_SERVER_ERROR
+        started_response = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status_code, started_response
+            if message["type"] == "http.response.start":
+                started_response = True
+                status_code = message["status"]
+                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+            await send(message)
+
         token = request_id_var.set(request_id)
         started = time.perf_counter()
         try:
-            response = await call_next(request)
+            await self.app(scope, receive, send_with_id)
         except Exception:
-            logger.exception("unhandled error", extra={"path": request.url.path})
-            response = JSONResponse(
+            logger.exception("unhandled error", extra={"path": scope.get("path")})
+            if started_response:
+                raise
+            error = JSONResponse(
                 {"detail": "internal error", "request_id": request_id},
                 status_code=status.HTTP_500_INTERNAL_SERVER_ERROR,
             )
+            await error(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
             request_id_var.reset(token)
-        route = _route_label(request)
-        state.metrics.requests.labels(request.method, route, str(response.status_code)).inc()
-        state.metrics.latency.labels(request.method, route).observe(elapsed)
-        response.headers[REQUEST_ID_HEADER] = request_id
+            self._record(scope, status_code, elapsed, request_id)
+
+    def _record(self, scope: Scope, status_code: int, elapsed: float, request_id: str) -> None:
+        route = _route_label(scope)
+        method = scope["method"]
+        self.state.metrics.requests.labels(method, route, str(status_code)).inc()
+        self.state.metrics.latency.labels(method, route).observe(elapsed)
         logger.info(
             "request",
             extra={
                 "request_id": request_id,
-                "method": request.method,
+                "method": method,
                 "route": route,
-                "status": response.status_code,
+                "status": status_code,
                 "duration_ms": round(elapsed * 1000, 3),
             },
         )
-        return response
+
+
+def instrument(app: FastAPI, state: ServiceState) -> None:
+    """Add the probes and the observability middleware to `app`."""
+    app.include_router(probes_router(state))
+    app.add_middleware(ObservabilityMiddleware, state=state)
