@@ -97,8 +97,9 @@ def create_app(settings: Settings | None = None, loader: ModelLoader = registry.
         responses={503: {"description": "Model not loaded"}},
         tags=["model"],
     )
-    def predict(body: PredictRequest) -> PredictResponse:
+    async def predict(body: PredictRequest) -> PredictResponse:
         """Churn probability for one account, or for `{"instances": [...]}`."""
+        # Scoring takes well under a millisecond; a threadpool hop would cost more.
         model = slot.model
         if model is None:
             raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, state.not_ready_reason)
