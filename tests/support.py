@@ -12,9 +12,12 @@ import importlib.util
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import tomllib
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import ModuleType
@@ -352,3 +355,104 @@ def render_project_files(
 def compiled(source: str) -> Any:
     """A Jinja template compiled once per source text."""
     return template_env().from_string(source)
+
+
+# --- Running a generated project -------------------------------------------------
+
+TORCH_WHEEL = re.compile(r"^torch-(?P<version>[^-]+?)(?:\+cpu)?-cp311-.*\.whl$")
+
+
+def use_local_torch(project: Path) -> dict[str, str]:
+    """Point a baked project's uv at the CPU torch wheel that lies on this machine.
+
+    uv ignores pip's configuration, so a project that needs torch would download a
+    multi-GB CUDA build. This edits only the baked copy (never the template): pin
+    torch to the local wheel's version, drop any PyTorch index source, and return
+    the environment that lets uv find the wheel. Without such a wheel it changes
+    nothing and the project resolves torch from the index as a user's would.
+    """
+    import tomlkit  # noqa: PLC0415
+
+    folder = os.environ.get("PIP_FIND_LINKS", "")
+    wheels = [
+        match
+        for path in (Path(folder).glob("torch-*.whl") if folder else [])
+        if (match := TORCH_WHEEL.match(path.name))
+    ]
+    if not wheels:
+        return {}
+    pyproject = project / "pyproject.toml"
+    document = tomlkit.parse(pyproject.read_text(encoding="utf-8"))
+    tool = document.setdefault("tool", tomlkit.table())
+    uv = tool.setdefault("uv", tomlkit.table())
+    uv["constraint-dependencies"] = [f"torch=={wheels[0]['version']}"]
+    sources = uv.get("sources")
+    if sources is not None and "torch" in sources:
+        del sources["torch"]
+    if "index" in uv:
+        del uv["index"]
+    pyproject.write_text(tomlkit.dumps(document), encoding="utf-8")
+    return {"UV_FIND_LINKS": folder}
+
+
+def project_env(**extra: str) -> dict[str, str]:
+    """The user's environment, without the template's own virtual environment."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"VIRTUAL_ENV", "PYTHONPATH", "UV_PROJECT_ENVIRONMENT"}
+    }
+    env.update(
+        {
+            "MLFLOW_DISABLE_TELEMETRY": "true",
+            "DO_NOT_TRACK": "1",
+            "HF_HUB_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1",
+            **extra,
+        }
+    )
+    return env
+
+
+def make(
+    project: Path,
+    *targets: str,
+    offline: bool = True,
+    extra_env: Mapping[str, str] | None = None,
+) -> str:
+    """Run Make targets in the project; fail with their output if they fail."""
+    env = project_env(**(extra_env or {}), **({"UV_OFFLINE": "1"} if offline else {}))
+    result = subprocess.run(
+        ["make", *targets],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert result.returncode == 0, (
+        f"make {' '.join(targets)} failed in {project}:\n"
+        f"{result.stdout[-6000:]}\n{result.stderr[-6000:]}"
+    )
+    return result.stdout + result.stderr
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def call(url: str, body: object | None = None) -> tuple[int, str]:
+    """GET, or POST JSON when a body is given; return status and text."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(  # noqa: S310 - loopback only
+        url, data=data, headers={"content-type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()

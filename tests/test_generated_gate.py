@@ -10,75 +10,16 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
 
+from support import call, free_port, make, project_env
+
 HOSTILE_NAME = 'Zz O\'Brien "Model" \\ v2 Über-long name for the longest package'
-
-
-def project_env(**extra: str) -> dict[str, str]:
-    """The user's environment, without the template's own virtual environment."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in {"VIRTUAL_ENV", "PYTHONPATH", "UV_PROJECT_ENVIRONMENT"}
-    }
-    env.update(
-        {
-            "MLFLOW_DISABLE_TELEMETRY": "true",
-            "DO_NOT_TRACK": "1",
-            "HF_HUB_OFFLINE": "1",
-            "TRANSFORMERS_OFFLINE": "1",
-            **extra,
-        }
-    )
-    return env
-
-
-def make(project: Path, *targets: str, offline: bool = True) -> str:
-    """Run Make targets in the project; fail with their output if they fail."""
-    env = project_env(UV_OFFLINE="1") if offline else project_env()
-    result = subprocess.run(
-        ["make", *targets],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-    assert result.returncode == 0, (
-        f"make {' '.join(targets)} failed in {project}:\n"
-        f"{result.stdout[-6000:]}\n{result.stderr[-6000:]}"
-    )
-    return result.stdout + result.stderr
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def call(url: str, body: object | None = None) -> tuple[int, str]:
-    """GET, or POST JSON when a body is given; return status and text."""
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(  # noqa: S310 - loopback only
-        url, data=data, headers={"content-type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode()
 
 
 @pytest.fixture
