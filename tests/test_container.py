@@ -88,6 +88,8 @@ def test_serving_image_answers_as_non_root_without_planted_secrets(
             try:
                 status, _ = call(f"{base}/ready")
             except OSError:
+                status = 0
+            if status != 200:
                 time.sleep(0.5)
         health = call(f"{base}/health")
         predicted = call(f"{base}/predict", ACCOUNT)

@@ -44,6 +44,7 @@ def test_run_records_lineage_metrics_and_requirements(trained: Trained) -> None:
         assert name in run.data.metrics
     requirements = (trained.settings.export_dir / "requirements.txt").read_text()
     assert "scikit-learn==" in requirements
+    assert "skops==" in requirements  # the format the model is saved in
 
 
 @pytest.mark.slow

@@ -34,14 +34,14 @@ class TrainResult:
 
 def pip_requirements() -> list[str]:
     """Pinned to what trained the model; listing them also skips MLflow's slow inference."""
-    import cloudpickle
     import scipy
+    import skops
 
     return [
         f"scikit-learn=={sklearn.__version__}",
         f"numpy=={np.__version__}",
         f"scipy=={scipy.__version__}",
-        f"cloudpickle=={cloudpickle.__version__}",
+        f"skops=={skops.__version__}",
     ]
 
 
@@ -136,6 +136,8 @@ def train(settings: Settings) -> TrainResult:
             signature=infer_signature(example, pipeline.predict_proba(data.x_train)[:, 1]),
             input_example=example.head(3),
             pip_requirements=pip_requirements(),
+            # skops loads without executing arbitrary code, unlike pickle.
+            serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS,
             metadata={"reference_stats": drift.reference(data.x_train, settings.seed)},
             registered_model_name=settings.model_name,
         )
