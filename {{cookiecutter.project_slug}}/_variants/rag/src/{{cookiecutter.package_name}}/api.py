@@ -1,0 +1,161 @@
+"""The question-answering API: `POST /query` over the index, plus the shared probes.
+
+Served by `uvicorn <package>.api:create_app --factory` (see `cli.serve`). The index and
+the embedding model load in the background after start-up, so `/health` answers at
+once and `/ready` turns 200 only when queries can be served.
+"""
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from fastapi import FastAPI, HTTPException, status
+from prometheus_client import Counter, Histogram
+from pydantic import BaseModel, Field
+
+from . import __version__
+from .answer import EXTRACTIVE, Answer, LLMClient, LLMError, extractive_answer
+from .config import PROJECT
+from .index import IndexNotFoundError
+from .logs import configure_logging
+from .pipeline import Engine, load_engine
+from .service import ServiceState, instrument
+from .settings import RetrieverName, Settings, get_settings
+
+logger = logging.getLogger(__name__)
+
+EngineLoader = Callable[[Settings], Engine]
+
+
+class QueryRequest(BaseModel):
+    question: str = Field(min_length=1, max_length=2000)
+    top_k: int = Field(default=5, ge=1, le=50)
+    retriever: RetrieverName | None = Field(default=None, description="Default: RETRIEVER.")
+    answer: bool = Field(default=True, description="Also compose an answer from the sources.")
+
+
+class Source(BaseModel):
+    rank: int
+    chunk_id: str
+    doc_id: str
+    title: str
+    heading_path: list[str]
+    start: int
+    end: int
+    score: float
+    text: str
+
+
+class QueryResponse(BaseModel):
+    answer: str | None
+    generator: str | None = Field(description="'extractive' or 'llm:<model>'.")
+    retriever: RetrieverName
+    sources: list[Source]
+
+
+@dataclass
+class EngineSlot:
+    engine: Engine | None = None
+    llm: LLMClient | None = None
+    loading: asyncio.Task[None] | None = field(default=None, repr=False)
+
+
+def create_app(settings: Settings | None = None, loader: EngineLoader = load_engine) -> FastAPI:
+    """Build the app; `loader` is injectable so tests need no model download."""
+    settings = settings or get_settings()
+    state = ServiceState(not_ready_reason="index is loading")
+    slot = EngineSlot()
+    if settings.llm_base_url:
+        slot.llm = LLMClient(
+            settings.llm_base_url, settings.llm_model, settings.llm_api_key, settings.llm_timeout_s
+        )
+    registry = state.metrics.registry
+    top_score = Histogram(
+        "retrieval_top_score",
+        "Score of the best chunk per query, by retriever.",
+        ["retriever"],
+        buckets=(0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1, 2, 5, 10, 20),
+        registry=registry,
+    )
+    empty = Counter(
+        "retrieval_empty_total", "Queries that found no chunk.", ["retriever"], registry=registry
+    )
+    answers = Counter("answers_total", "Answers by generator.", ["generator"], registry=registry)
+
+    async def load() -> None:
+        try:
+            slot.engine = await asyncio.to_thread(loader, settings)
+        except (IndexNotFoundError, ValueError, OSError) as exc:
+            state.mark_failed(str(exc))
+            logger.error("index not loaded", extra={"error": str(exc)})
+            return
+        manifest = slot.engine.manifest
+        state.mark_ready(f"{manifest.embedding_model}/{manifest.chunking}/{manifest.chunks}")
+        logger.info("index loaded", extra={"chunks": manifest.chunks})
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        configure_logging(settings.log_level)
+        slot.loading = asyncio.create_task(load())
+        yield
+        slot.loading.cancel()
+        if slot.llm is not None:
+            await slot.llm.aclose()
+
+    app = FastAPI(title=PROJECT, version=__version__, lifespan=lifespan)
+    app.state.engine_slot = slot
+    instrument(app, state)
+
+    @app.post(
+        "/query",
+        response_model=QueryResponse,
+        responses={503: {"description": "Index not loaded"}},
+        tags=["retrieval"],
+    )
+    async def query(body: QueryRequest) -> QueryResponse:
+        """Ranked chunks with their sources and scores, and an answer citing them."""
+        engine = slot.engine
+        if engine is None:
+            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, state.not_ready_reason)
+        name = body.retriever or settings.retriever
+        # Embedding the query takes milliseconds of CPU; keep it off the event loop.
+        hits = await asyncio.to_thread(engine.retrievers[name].search, body.question, body.top_k)
+        if hits:
+            top_score.labels(name).observe(hits[0].score)
+        else:
+            empty.labels(name).inc()
+        answer: Answer | None = None
+        if body.answer:
+            answer = extractive_answer(body.question, hits)
+            if slot.llm is not None and hits:
+                try:
+                    answer = await slot.llm.answer(body.question, hits)
+                except LLMError as exc:
+                    logger.warning("llm failed, answering extractively", extra={"error": str(exc)})
+            answers.labels(answer.generator).inc()
+        return QueryResponse(
+            answer=answer.text if answer else None,
+            generator=answer.generator if answer else None,
+            retriever=name,
+            sources=[
+                Source(
+                    rank=rank,
+                    chunk_id=hit.chunk.chunk_id,
+                    doc_id=hit.chunk.doc_id,
+                    title=hit.chunk.title,
+                    heading_path=list(hit.chunk.heading_path),
+                    start=hit.chunk.start,
+                    end=hit.chunk.end,
+                    score=hit.score,
+                    text=hit.chunk.text,
+                )
+                for rank, hit in enumerate(hits, 1)
+            ],
+        )
+
+    return app
+
+
+__all__ = ["EXTRACTIVE", "QueryRequest", "QueryResponse", "create_app"]

@@ -1,0 +1,97 @@
+"""Speed figures, not asserts: query latency per retriever and ingest throughput.
+
+Ingest throughput is measured on the bundled corpus and on synthetic chunks (sentences
+of the corpus shuffled into new chunks), so the figure at 10k chunks is reproducible.
+"""
+
+import random
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from .chunking import Chunk, chunk_documents
+from .corpus import Document
+from .embeddings import Embedder
+from .index import Manifest, save_index
+from .pipeline import embed_chunks
+from .retrieval import Retriever
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile: a value that was actually observed."""
+    ordered = sorted(values)
+    if not ordered:
+        raise ValueError("no values")
+    rank = max(1, round(q / 100 * len(ordered) + 0.5 - 1e-9))
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+def latency(
+    retrievers: Mapping[str, Retriever], queries: Sequence[str], k: int = 10
+) -> dict[str, dict[str, float]]:
+    """p50/p95 milliseconds per retriever over the queries (after one warm-up query)."""
+    figures = {}
+    for name, retriever in retrievers.items():
+        retriever.search(queries[0], k)
+        times = []
+        for query in queries:
+            started = time.perf_counter()
+            retriever.search(query, k)
+            times.append((time.perf_counter() - started) * 1000)
+        figures[name] = {
+            "p50_ms": round(percentile(times, 50), 3),
+            "p95_ms": round(percentile(times, 95), 3),
+        }
+    return figures
+
+
+def synthetic_chunks(documents: Sequence[Document], count: int, seed: int = 0) -> list[Chunk]:
+    """`count` chunks of 4-8 corpus sentences drawn at random."""
+    sentences = [s.strip() for d in documents for s in d.text.split(". ") if len(s.split()) > 3]
+    rng = random.Random(seed)  # noqa: S311 - sampling text, not secrets
+    chunks = []
+    for number in range(count):
+        text = ". ".join(rng.sample(sentences, rng.randint(4, 8)))
+        chunks.append(
+            Chunk(f"synthetic#{number}", f"synthetic-{number // 10}", "", text, 0, len(text), ())
+        )
+    return chunks
+
+
+def ingest_throughput(chunks: list[Chunk], embedder: Embedder, batch_size: int) -> float:
+    """Chunks per second to embed and write an index (chunking is not the bottleneck)."""
+    started = time.perf_counter()
+    index = embed_chunks(chunks, embedder, batch_size)
+    manifest = Manifest(embedder.name, embedder.dimension, "synthetic", 0, 0, 0, len(chunks))
+    with tempfile.TemporaryDirectory() as folder:
+        save_index(Path(folder) / "index", index, manifest)
+    return len(chunks) / (time.perf_counter() - started)
+
+
+def run(
+    documents: Sequence[Document],
+    queries: Sequence[str],
+    retrievers: Mapping[str, Retriever],
+    embedder: Embedder,
+    *,
+    chunking: str,
+    chunk_size: int,
+    chunk_overlap: int,
+    batch_size: int,
+    synthetic: int,
+) -> dict[str, object]:
+    corpus_chunks = chunk_documents(documents, chunking, chunk_size, chunk_overlap)
+    return {
+        "embedding_model": embedder.name,
+        "queries": len(queries),
+        "latency": latency(retrievers, queries),
+        "ingest_chunks_per_s": {
+            f"bundled ({len(corpus_chunks)} chunks)": round(
+                ingest_throughput(corpus_chunks, embedder, batch_size), 1
+            ),
+            f"synthetic ({synthetic} chunks)": round(
+                ingest_throughput(synthetic_chunks(documents, synthetic), embedder, batch_size), 1
+            ),
+        },
+    }

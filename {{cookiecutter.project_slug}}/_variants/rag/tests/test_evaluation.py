@@ -1,0 +1,123 @@
+from pathlib import Path
+
+import mlflow
+import pytest
+
+from {{ cookiecutter.package_name }}.corpus import load_qrels, load_queries
+from {{ cookiecutter.package_name }}.embeddings import HashingEmbedder
+from {{ cookiecutter.package_name }}.evaluation import (
+    BASELINE,
+    ConfigResult,
+    evaluate,
+    evaluate_retriever,
+    markdown_table,
+)
+from {{ cookiecutter.package_name }}.index import ScoredChunk
+from {{ cookiecutter.package_name }}.retrieval import Retriever
+
+from variant_fixtures import HANDBOOK, Indexed, rag_settings
+
+
+class Reversed:
+    """A deliberately broken retriever: the worst chunks of a good one first."""
+
+    def __init__(self, inner: Retriever, pool: int) -> None:
+        self.inner = inner
+        self.pool = pool
+
+    def search(self, query: str, k: int) -> list[ScoredChunk]:
+        hits = self.inner.search(query, self.pool)[::-1][:k]
+        return [ScoredChunk(h.chunk, float(len(hits) - rank)) for rank, h in enumerate(hits)]
+
+
+def test_a_broken_retriever_scores_lower_than_the_real_one(indexed: Indexed) -> None:
+    queries, qrels = load_queries(HANDBOOK), load_qrels(HANDBOOK)
+    bm25 = indexed.engine.retrievers["bm25"]
+
+    good, _ = evaluate_retriever(bm25, queries, qrels)
+    broken, _ = evaluate_retriever(Reversed(bm25, pool=len(indexed.engine.chunks)), queries, qrels)
+
+    for metric in ("mrr@10", "ndcg@10", "recall@10"):
+        assert broken[metric] < good[metric] - 0.3, metric
+
+
+def test_unjudged_or_unknown_queries_are_skipped(indexed: Indexed) -> None:
+    means, per_query = evaluate_retriever(
+        indexed.engine.retrievers["bm25"],
+        {"q-01": "Can I change the base currency?", "q-x": "unjudged"},
+        {"q-01": {"kb-01": 2}, "q-missing": {"kb-02": 1}},
+    )
+
+    assert list(per_query) == ["q-01"]
+    assert means == per_query["q-01"]
+
+
+@pytest.fixture(scope="module")
+def report_dir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[ConfigResult]]:
+    workdir = tmp_path_factory.mktemp("evaluated")
+    report = evaluate(rag_settings(workdir), HashingEmbedder())
+    return workdir, report.results
+
+
+def test_evaluation_covers_every_chunking_and_retriever_plus_a_baseline(
+    report_dir: tuple[Path, list[ConfigResult]],
+) -> None:
+    _, results = report_dir
+
+    configs = {(r.chunking, r.retriever) for r in results}
+    assert {(c, r) for c in ("fixed", "headings", "sentences") for r in ("bm25", "dense", "hybrid")}
+    assert configs - {("fixed", BASELINE)} == {
+        (c, r) for c in ("fixed", "headings", "sentences") for r in ("bm25", "dense", "hybrid")
+    }
+
+
+def test_every_retriever_beats_the_random_baseline(
+    report_dir: tuple[Path, list[ConfigResult]],
+) -> None:
+    _, results = report_dir
+    floor = next(r for r in results if r.retriever == BASELINE).metrics
+
+    for result in results:
+        if result.retriever != BASELINE:
+            assert result.metrics["ndcg@10"] > floor["ndcg@10"] + 0.2, result
+
+
+def test_evaluation_writes_table_plot_and_one_mlflow_run_per_configuration(
+    report_dir: tuple[Path, list[ConfigResult]],
+) -> None:
+    workdir, results = report_dir
+
+    table = (workdir / "results" / "retrieval_eval.md").read_text()
+    assert table == markdown_table(results)
+    assert (workdir / "results" / "retrieval_eval.png").read_bytes()[:4] == b"\x89PNG"
+    assert (workdir / "results" / "retrieval_eval.json").is_file()
+    mlflow.set_tracking_uri(f"sqlite:///{workdir / 'mlflow.db'}")
+    runs = mlflow.search_runs(search_all_experiments=True, output_format="list")
+    assert len(runs) == len(results)
+    names = {run.info.run_name for run in runs}
+    assert "headings-hybrid" in names
+    run = next(r for r in runs if r.info.run_name == "headings-hybrid")
+    assert set(run.data.metrics) >= {"mrr_at_10", "ndcg_at_10", "recall_at_5", "recall_at_10"}
+    assert run.data.params["embedding_model"] == "hashing"
+    assert "data_sha256.qrels" in run.data.tags
+
+
+def test_markdown_table_has_one_row_per_configuration() -> None:
+    result = ConfigResult(
+        "fixed", "bm25", 12, dict.fromkeys(("mrr@10", "ndcg@10", "recall@5", "recall@10"), 0.5), {}
+    )
+
+    lines = markdown_table([result]).splitlines()
+
+    assert lines[0].startswith("| chunking | retriever | chunks | mrr@10")
+    assert lines[2] == "| fixed | bm25 | 12 | 0.500 | 0.500 | 0.500 | 0.500 |"
+
+
+def test_a_pipeline_below_its_quality_floor_is_reported(tmp_path: Path) -> None:
+    settings = rag_settings(tmp_path, min_ndcg_at_10=0.99)
+
+    report = evaluate(settings, HashingEmbedder(), track=False)
+
+    assert report.selected.chunking == "headings"
+    assert report.failures
+    assert "below MIN_NDCG_AT_10=0.99" in report.failures[0]
