@@ -1,3 +1,5 @@
+import asyncio
+import functools
 import threading
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -8,9 +10,12 @@ import pandas as pd
 import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from {{ cookiecutter.package_name }} import registry
 from {{ cookiecutter.package_name }}.api import ModelSlot, create_app
+from {{ cookiecutter.package_name }}.dataset import generate
 from {{ cookiecutter.package_name }}.schema import FEATURES, MAX_BATCH_SIZE
 from {{ cookiecutter.package_name }}.settings import Settings
 
@@ -161,3 +166,60 @@ async def test_trained_champion_serves_its_own_probabilities(
     served = [p["churn_probability"] for p in response.json()["predictions"]]
     assert served == pytest.approx(expected(rows)[:, 1].tolist())
     assert response.json()["model_version"] == trained.result.model_version
+
+
+JSON_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20)
+)
+JSON_VALUES = st.recursive(
+    JSON_SCALARS,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner),
+    max_leaves=10,
+)
+# Bodies with the right keys but any values reach deeper into validation;
+# valid accounts at the edges of their ranges reach the model.
+ACCOUNT_SHAPED = st.fixed_dictionaries(dict.fromkeys(ACCOUNT, JSON_VALUES))
+VALID_ACCOUNT = st.fixed_dictionaries(
+    {
+        "tenure_months": st.integers(0, 600),
+        "monthly_charges": st.floats(0, 10_000),
+        "support_calls": st.integers(0, 1_000),
+        "contract": st.sampled_from(["month-to-month", "one-year", "two-year"]),
+        "payment_method": st.sampled_from(["card", "bank-transfer", "electronic-check"]),
+        "has_internet": st.booleans(),
+    }
+)
+ACCOUNTS = VALID_ACCOUNT | ACCOUNT_SHAPED | JSON_VALUES
+BATCHES = st.lists(VALID_ACCOUNT, max_size=4) | st.lists(ACCOUNTS, max_size=4)
+BODIES = ACCOUNTS | st.fixed_dictionaries({"instances": BATCHES})
+
+
+@functools.cache
+def app_with_model() -> FastAPI:
+    """One app for all examples: the model is placed directly, lifespan is not needed."""
+    app = create_app(Settings())
+    app.state.model_slot.model = fake_model(generate(100, seed=1))
+    return app
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(body=BODIES)
+def test_no_request_body_makes_predict_answer_500(body: object) -> None:
+    app = app_with_model()
+
+    async def post() -> tuple[int, Any]:
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            response = await client.post("/predict", json=body)
+            return response.status_code, response.json()
+
+    status, answer = asyncio.run(post())
+
+    assert status in {200, 422}
+    if status == 200:
+        sent = body["instances"] if isinstance(body, dict) and "instances" in body else [body]
+        assert len(answer["predictions"]) == len(sent)
