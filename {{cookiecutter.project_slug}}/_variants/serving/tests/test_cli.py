@@ -80,6 +80,21 @@ def test_evaluate_writes_results_for_the_served_model(served_model: Trained) -> 
     assert result.exit_code == 0, result.output
     written = json.loads(Path("results/evaluation.json").read_text())
     assert written["model_version"] == served_model.result.model_version
+    # The held-out split, as in training: the same rows give the same ROC AUC.
+    assert written["rows"] == 1000
+    assert written["roc_auc"]["value"] == served_model.result.metrics["roc_auc"].value
+
+
+@pytest.mark.slow
+def test_evaluate_scores_a_given_file_whole(served_model: Trained, tmp_path: Path) -> None:
+    labelled = tmp_path / "labelled.csv"
+    write_csv(generate(300, seed=21), labelled)
+
+    result = runner.invoke(app, ["evaluate", "--data", str(labelled)])
+
+    assert result.exit_code == 0, result.output
+    written = json.loads(Path("results/evaluation.json").read_text())
+    assert written["rows"] == 300
     assert written["roc_auc"]["low"] <= written["roc_auc"]["value"] <= written["roc_auc"]["high"]
 
 

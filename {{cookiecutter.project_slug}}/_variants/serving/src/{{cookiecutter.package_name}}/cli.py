@@ -61,10 +61,17 @@ def train() -> None:
 
 @app.command()
 def evaluate(
-    data_path: Annotated[Path | None, typer.Option("--data", help="Labelled CSV.")] = None,
+    data_path: Annotated[
+        Path | None,
+        typer.Option("--data", help="Labelled CSV to score whole; default: the held-out split."),
+    ] = None,
 ) -> None:
-    """Score the served model (MODEL_URI, default the champion) on labelled data."""
-    from .dataset import DataError, load
+    """Score the served model (MODEL_URI, default the champion) with confidence intervals.
+
+    Without --data it scores the same held-out split as `train`, never rows the
+    model was fitted on.
+    """
+    from .dataset import DataError, load, split
     from .evaluation import evaluate as score
     from .evaluation import markdown_table
     from .registry import ModelLoadError
@@ -78,16 +85,21 @@ def evaluate(
         served = load_model(settings.resolved_model_uri())
     except (DataError, ModelLoadError) as exc:
         raise _fail(str(exc)) from None
+    if data_path is None:
+        held_out = split(frame, settings.test_size, settings.seed)
+        features, labels = held_out.x_test, held_out.y_test
+    else:
+        features, labels = frame[list(FEATURES)], frame[TARGET].to_numpy()
     estimates = score(
-        frame[TARGET].to_numpy(),
-        served.classifier.predict_proba(frame[list(FEATURES)])[:, 1],
+        labels,
+        served.classifier.predict_proba(features)[:, 1],
         threshold=settings.decision_threshold,
         n_bootstrap=settings.bootstrap_samples,
         seed=settings.seed,
     )
     typer.echo(markdown_table({f"version {served.version}": estimates}))
     write_json(
-        {"model_version": served.version, "rows": len(frame)}
+        {"model_version": served.version, "rows": len(labels)}
         | {name: vars(estimate) for name, estimate in estimates.items()},
         settings.results_dir / "evaluation.json",
     )
