@@ -11,9 +11,9 @@ from numpy.typing import NDArray
 _WORD = re.compile(r"[a-z0-9]+")
 # A literal string keeps the list readable; split once at import.
 STOPWORDS = frozenset(
-    "a an and are as at be by can do does for from has have how i if in is it its my of on "  # noqa: SIM905
-    "or our that the their them they this to was we what when where which who why will "
-    "with you your".split()
+    "a an and are as at be by can do does for from has have how i if in is "  # noqa: SIM905
+    "it its my of on or our that the their them they this to was we what when "
+    "where which who why will with you your".split()
 )
 
 

@@ -1,0 +1,100 @@
+"""The rag project installs, ingests, evaluates, passes its gate and answers queries, offline.
+
+Like the serving gate, this bakes a project and drives it only through its own Make
+targets. The project depends on torch (through sentence-transformers), so the baked
+copy is pointed at the CPU wheel on this machine first (`use_local_torch`); every later
+target runs with UV_OFFLINE=1 and the Hugging Face offline switches.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import pytest
+
+from support import call, free_port, make, project_env, use_local_torch
+
+
+@pytest.fixture
+def rag_project(
+    fresh_bake: Callable[[Mapping[str, str]], Path],
+) -> tuple[Path, dict[str, str]]:
+    project = fresh_bake({"variant": "rag", "init_git": "yes"})
+    torch_env = use_local_torch(project)
+    make(project, "install", offline=False, extra_env=torch_env)
+    return project, torch_env
+
+
+def test_rag_project_ingests_evaluates_passes_its_gate_and_answers(
+    rag_project: tuple[Path, dict[str, str]],
+) -> None:
+    project, torch_env = rag_project
+
+    ingested = make(project, "ingest", extra_env=torch_env)
+    assert "indexed 45 documents as" in ingested
+    assert (project / "index" / "manifest.json").is_file()
+
+    make(project, "evaluate", extra_env=torch_env)
+    results = json.loads((project / "results" / "retrieval_eval.json").read_text())
+    rows = {(r["chunking"], r["retriever"]): r for r in results["results"]}
+    assert len(rows) == 10  # 3 chunkings x 3 retrievers + the random baseline
+    floor = rows[("fixed", "random")]["ndcg@10"]
+    assert all(r["ndcg@10"] > floor + 0.3 for key, r in rows.items() if key[1] != "random")
+    assert (project / "results" / "retrieval_eval.png").stat().st_size > 1000
+    # The README quotes this very run: the bundled corpus, the weights and the code fix it.
+    table = (project / "results" / "retrieval_eval.md").read_text(encoding="utf-8")
+    readme = (project / "README.md").read_text(encoding="utf-8")
+    hybrid = next(line for line in table.splitlines() if line.startswith("| headings | hybrid |"))
+    assert hybrid in readme
+
+    gate = make(project, "check", extra_env=torch_env)
+    passed = int(gate.rsplit(" passed", 1)[0].rsplit(" ", 1)[-1])
+    assert passed >= 100
+    assert "Required test coverage of 90" in gate
+
+    port = free_port()
+    server = subprocess.Popen(
+        ["make", "serve"],
+        cwd=project,
+        env=project_env(UV_OFFLINE="1", API_PORT=str(port), **torch_env),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        status = 0
+        while time.monotonic() < deadline and server.poll() is None:
+            try:
+                status, _ = call(f"{base}/ready")
+            except OSError:
+                status = 0
+            if status == 200:
+                break
+            time.sleep(0.25)
+        assert status == 200, "the API never became ready"
+        answered = call(
+            f"{base}/query", {"question": "How do I rotate an API key without downtime?"}
+        )
+        invalid = call(f"{base}/query", {"question": "", "top_k": 0})
+        metrics_text = call(f"{base}/metrics")[1]
+    finally:
+        os.killpg(server.pid, 15)
+        server.wait(timeout=30)
+
+    assert answered[0] == 200
+    body = json.loads(answered[1])
+    assert body["generator"] == "extractive"
+    assert "[1]" in body["answer"] or "[2]" in body["answer"]
+    sources = body["sources"]
+    assert sources[0]["doc_id"] == "kb-23"  # "API authentication and API keys"
+    assert all(s["title"] and s["chunk_id"].startswith(s["doc_id"]) for s in sources)
+    assert invalid[0] == 422
+    assert "question" in invalid[1]
+    assert 'http_requests_total{method="POST",route="/query",status="422"} 1.0' in metrics_text
