@@ -4,7 +4,7 @@ RUN := uv run
 OUT ?= /tmp/ml-portfolio-bake
 VARIANT ?= serving
 
-.PHONY: help install lint test bake clean
+.PHONY: help install lint test bake bench clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-8s\033[0m %s\n", $$1, $$2}'
@@ -24,6 +24,9 @@ bake: ## Generate VARIANT into OUT without prompts, replacing an earlier bake
 	rm -rf "$(OUT)"
 	$(RUN) cookiecutter --no-input --output-dir "$(OUT)" . variant=$(VARIANT)
 	@echo "baked into $(OUT)"
+
+bench: ## Benchmarks (figures and ratios, no asserts); writes benchmarks/results.md
+	$(RUN) python benchmarks/generation.py | tee benchmarks/results.md
 
 clean: ## Remove caches
 	rm -rf .pytest_cache .ruff_cache .mypy_cache .hypothesis
