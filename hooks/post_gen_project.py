@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -154,18 +155,28 @@ def shown_path(project: Path) -> str:
     return shlex.quote(str(project))
 
 
-def next_steps(project: Path) -> str:
+# The first targets a person runs, per variant; their descriptions come from the
+# generated Makefile's `## ` comments, so the two never disagree.
+FIRST_TARGETS = {
+    "serving": ("install", "train", "check", "serve"),
+    "rag": ("install", "ingest", "evaluate", "check", "serve"),
+    "fine-tuning": ("install", "data", "train", "evaluate", "check", "serve"),
+}
+MAKE_HELP = re.compile(r"^([A-Za-z][\w-]*):[^#\n]*## (.+)$", re.MULTILINE)
+
+
+def next_steps(project: Path, variant: str) -> str:
     """Return the short guide printed after a successful generation."""
-    return "\n".join(
-        [
-            f"Generated {project.name}. Next steps:",
-            f"  cd {shown_path(project)}",
-            "  make install   # create the environment with uv",
-            "  make train     # train, evaluate, track in MLflow, register if good",
-            "  make check     # the quality gate CI runs",
-            "  make serve     # start the API on the registered model",
-        ]
-    )
+    makefile = project / "Makefile"
+    text = makefile.read_text(encoding="utf-8") if makefile.is_file() else ""
+    described = dict(MAKE_HELP.findall(text))
+    targets = FIRST_TARGETS.get(variant, ("install", "check"))
+    width = max(len(target) for target in targets)
+    lines = [f"Generated {project.name}. Next steps:", f"  cd {shown_path(project)}"]
+    for target in targets:
+        note = described.get(target)
+        lines.append(f"  make {target:<{width}}" + (f"   # {note}" if note else ""))
+    return "\n".join(lines)
 
 
 def main() -> int:
@@ -184,7 +195,7 @@ def main() -> int:
         )
         if note:
             print(f"note: {note}", file=sys.stderr)
-    print(next_steps(project))
+    print(next_steps(project, str(answers["variant"])))
     return 0
 
 

@@ -3,6 +3,7 @@ overwriting the skeleton, and treats git as optional."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from support import REPO, bake_cli, load_hook
+from support import REPO, bake_cli, choices, load_hook
 
 hook = load_hook("post_gen_project")
 CACHES = shutil.ignore_patterns(
@@ -201,14 +202,20 @@ def test_failing_first_commit_keeps_the_project_and_says_so(
     assert "the first commit failed" in capfd.readouterr().err
 
 
-def test_next_steps_name_the_folder_and_the_make_targets(
-    fresh_bake: Callable[..., Path], capfd: pytest.CaptureFixture[str]
+@pytest.mark.parametrize("variant", choices("variant"))
+def test_next_steps_name_the_folder_and_make_targets_that_exist(
+    fresh_bake: Callable[..., Path], capfd: pytest.CaptureFixture[str], variant: str
 ) -> None:
-    project = fresh_bake({"init_git": "no"})
+    project = fresh_bake({"init_git": "no", "variant": variant})
     out = capfd.readouterr().out
     assert f"cd {project}" in out or f"cd {project.name}" in out
-    for target in ("install", "train", "check", "serve"):
-        assert f"make {target}" in out
+    named = re.findall(r"^  make ([\w-]+) +# (.+)$", out, re.MULTILINE)
+    makefile = (project / "Makefile").read_text(encoding="utf-8")
+    assert named[0][0] == "install"
+    assert {"install", "check", "serve"} <= {target for target, _ in named}
+    for target, description in named:
+        pattern = rf"^{re.escape(target)}:.*## {re.escape(description)}$"
+        assert re.search(pattern, makefile, re.MULTILINE), target
 
 
 def test_existing_project_folder_is_never_overwritten(
