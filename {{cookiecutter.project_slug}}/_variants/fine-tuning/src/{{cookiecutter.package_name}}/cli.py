@@ -1,0 +1,130 @@
+"""Command line: `{{ cookiecutter.project_slug }} --help` lists every job.
+
+Heavy libraries (torch, transformers, MLflow) load inside the commands, so `--help`
+answers at once.
+"""
+
+import json
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .logs import configure_logging
+from .settings import get_settings
+
+app = typer.Typer(
+    help="Generate data, fine-tune with LoRA, evaluate, serve and smoke-test the model.",
+    no_args_is_help=True,
+)
+logger = logging.getLogger(__name__)
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    return typer.Exit(code=1)
+
+
+@app.callback()
+def main() -> None:
+    """Configure logging once for whichever command runs."""
+    configure_logging(get_settings().log_level)
+
+
+@app.command()
+def data(
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
+    output_dir: Annotated[Path | None, typer.Option(help="Folder for the JSONL splits.")] = None,
+) -> None:
+    """Regenerate the bundled train/validation/test JSONL (deterministic for a seed)."""
+    from .dataset import generate, write_jsonl
+
+    target = output_dir or get_settings().data_dir
+    for split, examples in generate(seed).items():
+        write_jsonl(examples, target / f"{split}.jsonl")
+        typer.echo(f"wrote {len(examples)} examples to {target / f'{split}.jsonl'}")
+
+
+@app.command()
+def train() -> None:
+    """Evaluate the base, fine-tune with LoRA, evaluate again, check the merge, log to MLflow."""
+    from .dataset import DataError
+    from .evaluation import comparison_table
+    from .train import train as run_training
+
+    try:
+        result = run_training(get_settings())
+    except (DataError, ValueError, OSError) as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(f"run {result.run_id}: {result.global_step} steps")
+    if result.losses:
+        typer.echo(f"  train loss {result.losses[0]:.3f} -> {result.losses[-1]:.3f}")
+    typer.echo(comparison_table({"base": result.base_metrics, "fine-tuned": result.tuned_metrics}))
+    if result.merge_max_abs_diff is not None:
+        typer.echo(f"  merged vs adapter max |logit diff| {result.merge_max_abs_diff:.2e}")
+    if result.promoted:
+        typer.echo(f"adapter exported to {get_settings().adapter_dir}")
+    else:
+        typer.echo("not exported: " + "; ".join(result.promotion_failures))
+
+
+@app.command()
+def evaluate() -> None:
+    """Print the last training run's comparison and failure cases (results/evaluation.md)."""
+    report = get_settings().results_dir / "evaluation.md"
+    if not report.is_file():
+        raise _fail(f"{report} is missing: run `make train` first")
+    typer.echo(report.read_text(encoding="utf-8"))
+
+
+@app.command("gpu-smoke")
+def gpu_smoke(
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    steps: Annotated[int, typer.Option(min=1, max=10_000)] = 10,
+    batch_size: Annotated[int, typer.Option(min=1, max=1024)] = 4,
+    sequence_length: Annotated[int, typer.Option(min=8, max=32_768)] = 64,
+    output: Annotated[Path, typer.Option(help="Results file.")] = Path("results/gpu_smoke.json"),
+) -> None:
+    """Train a Llama of a real architecture for N steps; write tokens/s and peak memory."""
+    from .smoke import run
+    from .train import write_json
+
+    if device not in ("auto", "cpu", "cuda"):
+        raise _fail(f"--device must be auto, cpu or cuda, got {device!r}")
+    try:
+        result = run(
+            device,  # type: ignore[arg-type]
+            steps=steps,
+            batch_size=batch_size,
+            sequence_length=sequence_length,
+        )
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    write_json(result.as_dict(), output)
+    typer.echo(json.dumps(result.as_dict(), indent=2))
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (API_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (API_PORT).")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="Processes (API_WORKERS).")] = None,
+) -> None:
+    """Serve the API with uvicorn (base + the adapter in ADAPTER_DIR)."""
+    import uvicorn
+
+    settings = get_settings()
+    uvicorn.run(
+        "{{ cookiecutter.package_name }}.api:create_app",
+        factory=True,
+        host=host or settings.api_host,
+        port=port or settings.api_port,
+        workers=workers or settings.api_workers,
+        log_config=None,
+        access_log=False,  # the app logs each request itself, with its request id
+    )
+
+
+if __name__ == "__main__":  # pragma: no cover - `accelerate launch -m <package>.cli train`
+    app()

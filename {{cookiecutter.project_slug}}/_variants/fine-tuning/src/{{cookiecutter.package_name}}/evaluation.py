@@ -1,0 +1,135 @@
+"""Task metrics with bootstrap confidence intervals, and the failure-case table (pure).
+
+A prediction is the first word of the generated answer, lower-cased; anything
+outside the label set counts as wrong (it is also how an untrained model fails).
+"""
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+_WORD = re.compile(r"[a-z]+")
+
+
+def normalize(answer: str) -> str:
+    """`" Cancel.\\n"` -> `"cancel"`; empty when the answer holds no word."""
+    match = _WORD.search(answer.lower())
+    return match.group(0) if match else ""
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A point estimate with its percentile bootstrap interval."""
+
+    value: float
+    low: float
+    high: float
+
+    def __str__(self) -> str:
+        return f"{self.value:.3f} [{self.low:.3f}, {self.high:.3f}]"
+
+
+def _accuracy(truth: np.ndarray, predicted: np.ndarray, _labels: int) -> np.ndarray:
+    result: np.ndarray = (truth == predicted).mean(axis=1)
+    return result
+
+
+def _macro_f1(truth: np.ndarray, predicted: np.ndarray, labels: int) -> np.ndarray:
+    """Macro F1 over the label set, row by row; a label absent from a row scores 0."""
+    scores = np.zeros(truth.shape[0])
+    for label in range(labels):
+        actual, guessed = truth == label, predicted == label
+        tp = (actual & guessed).sum(axis=1)
+        denominator = actual.sum(axis=1) + guessed.sum(axis=1)
+        f1 = np.zeros_like(scores)
+        np.divide(2 * tp, denominator, out=f1, where=denominator > 0)
+        scores += f1
+    result: np.ndarray = scores / labels
+    return result
+
+
+METRICS = {"accuracy": _accuracy, "macro_f1": _macro_f1}
+
+
+def evaluate(
+    expected: Sequence[str],
+    predicted: Sequence[str],
+    labels: Sequence[str],
+    *,
+    n_bootstrap: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> dict[str, Estimate]:
+    """Accuracy (exact match) and macro F1 with percentile bootstrap intervals.
+
+    Both metrics share one set of resamples, so their intervals are comparable.
+    """
+    if len(expected) != len(predicted) or not expected:
+        raise ValueError(
+            f"need equal, non-empty lists; got {len(expected)} expected, {len(predicted)} predicted"
+        )
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be between 0 and 1, got {confidence}")
+    index = {label: i for i, label in enumerate(labels)}
+    unknown = sorted(set(expected) - set(index))
+    if unknown:
+        raise ValueError(f"expected labels {unknown} are not in the label set {list(labels)}")
+    truth = np.array([index[label] for label in expected])
+    # Out-of-set answers get -1: never equal to a label, never counted as one.
+    guess = np.array([index.get(normalize(answer), -1) for answer in predicted])
+    rng = np.random.default_rng(seed)
+    rows = rng.integers(0, len(truth), size=(n_bootstrap, len(truth)))
+    alpha = (1 - confidence) / 2
+    estimates = {}
+    for name, metric in METRICS.items():
+        resampled = metric(truth[rows], guess[rows], len(labels))
+        low, high = np.quantile(resampled, [alpha, 1 - alpha])
+        point = float(metric(truth[None, :], guess[None, :], len(labels))[0])
+        estimates[name] = Estimate(point, float(low), float(high))
+    return estimates
+
+
+@dataclass(frozen=True)
+class Failure:
+    example_id: str
+    text: str
+    expected: str
+    predicted: str
+
+
+def failures(
+    ids: Sequence[str], texts: Sequence[str], expected: Sequence[str], predicted: Sequence[str]
+) -> list[Failure]:
+    """Every example the model got wrong, in data order."""
+    return [
+        Failure(example_id, text, truth, answer.strip())
+        for example_id, text, truth, answer in zip(ids, texts, expected, predicted, strict=True)
+        if normalize(answer) != truth
+    ]
+
+
+def _cell(text: str, width: int = 80) -> str:
+    flat = " ".join(text.split()).replace("|", "\\|")
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def failure_table(cases: Sequence[Failure], limit: int = 10) -> str:
+    """Markdown table of the first `limit` failures."""
+    lines = ["| id | message | expected | predicted |", "|---|---|---|---|"]
+    for case in cases[:limit]:
+        shown = _cell(case.predicted) or "(empty)"
+        lines.append(f"| {case.example_id} | {_cell(case.text)} | {case.expected} | {shown} |")
+    if len(cases) > limit:
+        lines.append(f"| … | {len(cases) - limit} more | | |")
+    return "\n".join(lines)
+
+
+def comparison_table(rows: Mapping[str, Mapping[str, Estimate]]) -> str:
+    """One row per model, one column per metric, each `value [low, high]`."""
+    names = list(next(iter(rows.values())))
+    lines = ["| model | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    for model, estimates in rows.items():
+        lines.append(f"| {model} | " + " | ".join(str(estimates[n]) for n in names) + " |")
+    return "\n".join(lines)

@@ -1,0 +1,250 @@
+"""Base models, tokenizers and the LoRA wrapping, for a hub model or a tiny offline one.
+
+`BASE_MODEL=tiny` builds a Llama of a real architecture from its config (random
+weights) and trains a BPE tokenizer in-process: no download, trains in seconds on
+CPU. Tests and `make gpu-smoke` use it; real runs name a hub model or a folder.
+"""
+
+import importlib.util
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    import torch
+    from peft import PeftModel
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+TINY = "tiny"
+Quantization = Literal["auto", "none", "4bit"]
+
+# Jinja written with [% %] and [[ ]] and translated below, so that no file of the
+# project holds literal Jinja delimiters (its generator would try to render them).
+_JINJA_DELIMITERS = {"[%": "\x7b%", "%]": "%\x7d", "[[": "\x7b\x7b", "]]": "\x7d\x7d"}
+
+
+def _jinja(source: str) -> str:
+    for bracket, brace in _JINJA_DELIMITERS.items():
+        source = source.replace(bracket, brace)
+    return source
+
+
+# Roles become special tokens; `<|end|>` closes each turn and is the EOS token.
+TINY_CHAT_TEMPLATE = _jinja(
+    "[% for message in messages %]<|[[ message.role ]]|>\n[[ message.content ]]<|end|>\n"
+    "[% endfor %][% if add_generation_prompt %]<|assistant|>\n[% endif %]"
+)
+TINY_SPECIAL_TOKENS = ("<|pad|>", "<|end|>", "<|system|>", "<|user|>", "<|assistant|>")
+
+
+@dataclass(frozen=True)
+class TinyShape:
+    """A Llama small enough for CPU tests; `gpu-smoke` scales it up on a GPU."""
+
+    hidden_size: int = 48
+    layers: int = 2
+    heads: int = 4
+    intermediate_size: int = 96
+    vocab_size: int = 512
+    max_positions: int = 256
+    # Wider than Llama's 0.02 so a random head can already produce peaked logits
+    # that LoRA alone can steer; at 0.02 the tiny model cannot leave uniform output.
+    init_range: float = 0.2
+
+
+@dataclass(frozen=True)
+class Precision:
+    """What the trainer and loader should use on this machine."""
+
+    device: str
+    bf16: bool
+    quantize_4bit: bool
+
+
+def choose_precision(
+    quantization: Quantization,
+    *,
+    cuda: bool,
+    bf16_supported: bool,
+    bitsandbytes_installed: bool,
+) -> Precision:
+    """QLoRA only with a CUDA GPU and bitsandbytes; bf16 wherever the GPU supports it."""
+    if quantization == "4bit" and not (cuda and bitsandbytes_installed):
+        raise ValueError(
+            "QUANTIZATION=4bit needs a CUDA GPU and bitsandbytes "
+            "(uv sync --group gpu); use QUANTIZATION=auto or none on this machine"
+        )
+    quantize = quantization == "4bit" or (
+        quantization == "auto" and cuda and bitsandbytes_installed
+    )
+    return Precision(
+        "cuda" if cuda else "cpu", bf16=cuda and bf16_supported, quantize_4bit=quantize
+    )
+
+
+def detect_precision(quantization: Quantization) -> Precision:
+    import torch
+
+    cuda = torch.cuda.is_available()
+    return choose_precision(
+        quantization,
+        cuda=cuda,
+        bf16_supported=cuda and torch.cuda.is_bf16_supported(),
+        bitsandbytes_installed=importlib.util.find_spec("bitsandbytes") is not None,
+    )
+
+
+def train_tiny_tokenizer(texts: Iterable[str], vocab_size: int) -> "PreTrainedTokenizerBase":
+    """A byte-level BPE tokenizer trained on `texts`, with a chat template."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=list(TINY_SPECIAL_TOKENS),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tokenizer.train_from_iterator(texts, trainer=trainer)
+    fast = PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
+        tokenizer_object=tokenizer,
+        pad_token="<|pad|>",  # noqa: S106 - a token name, not a password
+        eos_token="<|end|>",  # noqa: S106
+    )
+    fast.chat_template = TINY_CHAT_TEMPLATE
+    return fast
+
+
+def build_tiny_model(
+    tokenizer: "PreTrainedTokenizerBase", shape: TinyShape, seed: int
+) -> "PreTrainedModel":
+    """A randomly initialised Llama sized by `shape` (fp32)."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=shape.hidden_size,
+        intermediate_size=shape.intermediate_size,
+        num_hidden_layers=shape.layers,
+        num_attention_heads=shape.heads,
+        num_key_value_heads=shape.heads,
+        max_position_embeddings=shape.max_positions,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=None,
+        tie_word_embeddings=False,
+        initializer_range=shape.init_range,
+    )
+    return LlamaForCausalLM(config)
+
+
+def load_base(
+    name: str, precision: Precision, tiny_texts: Iterable[str] = (), seed: int = 0
+) -> tuple["PreTrainedModel", "PreTrainedTokenizerBase"]:
+    """The base model and its tokenizer: tiny from config, else a hub id or a folder."""
+    if name == TINY:
+        shape = TinyShape()
+        tokenizer = train_tiny_tokenizer(tiny_texts, shape.vocab_size)
+        return build_tiny_model(tokenizer, shape, seed), tokenizer
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    kwargs: dict[str, Any] = {"dtype": torch.bfloat16 if precision.bf16 else torch.float32}
+    if precision.quantize_4bit:  # pragma: no cover - needs a CUDA GPU
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = BitsAndBytesConfig(  # type: ignore[no-untyped-call]
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_compute_dtype=torch.bfloat16 if precision.bf16 else torch.float16,
+            bnb_4bit_use_double_quant=True,
+        )
+        kwargs["device_map"] = {"": 0}
+    model = AutoModelForCausalLM.from_pretrained(name, **kwargs)
+    tokenizer = AutoTokenizer.from_pretrained(name)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if tokenizer.chat_template is None:
+        raise ValueError(f"{name} has no chat template: choose an instruct model")
+    return model, tokenizer
+
+
+def add_lora(
+    model: "PreTrainedModel",
+    *,
+    rank: int,
+    alpha: int,
+    dropout: float,
+    target_modules: list[str],
+    quantized: bool,
+) -> "PeftModel":
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+
+    if quantized:  # pragma: no cover - needs a CUDA GPU
+        model = prepare_model_for_kbit_training(model)  # type: ignore[no-untyped-call]
+    config = LoraConfig(
+        r=rank,
+        lora_alpha=alpha,
+        lora_dropout=dropout,
+        target_modules=target_modules,
+        task_type="CAUSAL_LM",
+    )
+    peft_model: PeftModel = get_peft_model(model, config)
+    return peft_model
+
+
+BASE_MANIFEST = "base.json"
+
+
+def save_base(base: "PreTrainedModel", base_name: str, target: Path) -> None:
+    """Record where the adapter's base lives; a tiny base (random weights) is saved here.
+
+    Call before adding LoRA: afterwards the base's modules hold the adapter layers.
+    """
+    target.mkdir(parents=True, exist_ok=True)
+    if base_name == TINY:
+        base.save_pretrained(str(target / "base"))
+    manifest = {"base_model": base_name}
+    (target / BASE_MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+
+
+def save_adapter(model: "PeftModel", tokenizer: "PreTrainedTokenizerBase", target: Path) -> None:
+    """The adapter weights and config, and the tokenizer (with its chat template)."""
+    model.save_pretrained(str(target))
+    tokenizer.save_pretrained(str(target))
+
+
+def load_adapter(
+    source: Path, precision: Precision
+) -> tuple["PeftModel", "PreTrainedTokenizerBase", str]:
+    """Base + adapter from a folder written by `save_adapter`; also the base's name."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    manifest_path = source / BASE_MANIFEST
+    if not manifest_path.is_file():
+        raise FileNotFoundError(f"no adapter at {source}: run `make train` first")
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    base_name = str(manifest["base_model"])
+    base_path = source / "base" if base_name == TINY else base_name
+    dtype = torch.bfloat16 if precision.bf16 else torch.float32
+    base = AutoModelForCausalLM.from_pretrained(str(base_path), dtype=dtype)
+    tokenizer = AutoTokenizer.from_pretrained(str(source))
+    model = PeftModel.from_pretrained(base, str(source))
+    model.eval()
+    return model, tokenizer, base_name
+
+
+def parameter_counts(model: "torch.nn.Module") -> tuple[int, int]:
+    """(trainable, total) parameters."""
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    return trainable, total

@@ -1,0 +1,60 @@
+"""Fine-tuning settings: the shared project settings plus data, LoRA, training and API knobs."""
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+
+from .config import ProjectSettings
+from .modeling import Quantization
+
+# Every linear layer of a Llama/Qwen2 block: the QLoRA paper's choice, and what
+# lets even a tiny model learn the task.
+ALL_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+class Settings(ProjectSettings):
+    """Every value can be set by an environment variable of the same name."""
+
+    data_dir: Path = Path("data")
+    seed: int = 42
+    base_model: str = Field(
+        default="Qwen/Qwen2.5-0.5B-Instruct",
+        min_length=1,
+        description="Hub id or local folder of an instruct model; `tiny` builds one offline.",
+    )
+    quantization: Quantization = "auto"
+    lora_rank: int = Field(default=16, ge=1, le=512)
+    lora_alpha: int = Field(default=32, ge=1)
+    lora_dropout: float = Field(default=0.05, ge=0.0, lt=1.0)
+    lora_target_modules: list[str] = Field(default_factory=lambda: list(ALL_LINEAR), min_length=1)
+    learning_rate: float = Field(default=2e-4, gt=0.0, le=1.0)
+    epochs: float = Field(default=2.0, gt=0.0)
+    max_steps: int = Field(default=-1, ge=-1, description="Overrides epochs when positive.")
+    batch_size: int = Field(default=8, ge=1)
+    gradient_accumulation_steps: int = Field(default=1, ge=1)
+    max_length: int = Field(default=256, ge=16)
+    gradient_checkpointing: bool = True
+    save_steps: int = Field(default=50, ge=1)
+    checkpoint_dir: Path = Path("checkpoints")
+    resume: bool = Field(default=False, description="Continue from the last checkpoint.")
+    progress: bool = Field(default=True, description="Progress bars on the terminal.")
+    eval_max_new_tokens: int = Field(default=4, ge=1, le=64)
+    bootstrap_samples: int = Field(default=1000, ge=100)
+    # The adapter is exported for serving only if it clears these on the test split.
+    min_accuracy: float = Field(default=0.6, ge=0.0, le=1.0)
+    min_accuracy_lift: float = Field(default=0.2, ge=-1.0, le=1.0)
+    merge_tolerance: float = Field(default=1e-4, gt=0.0)
+    adapter_dir: Path = Path("models/adapter")
+    results_dir: Path = Path("results")
+    max_new_tokens_cap: int = Field(default=64, ge=1, le=2048)
+    max_prompt_chars: int = Field(default=2000, ge=1)
+
+    def split_path(self, split: str) -> Path:
+        return self.data_dir / f"{split}.jsonl"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Read settings once per process."""
+    return Settings()

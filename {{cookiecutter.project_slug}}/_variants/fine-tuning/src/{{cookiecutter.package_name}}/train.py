@@ -1,0 +1,374 @@
+"""Training job: base eval, LoRA fine-tune, tuned eval, merge check, MLflow, export.
+
+Every step is tracked in one MLflow run: parameters, the loss curve, base and
+tuned metrics with intervals, the failure table and the adapter as an artifact.
+"""
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import dataset, evaluation, modeling, sft, tracking
+from .settings import Settings
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    run_id: str
+    base_metrics: dict[str, evaluation.Estimate]
+    tuned_metrics: dict[str, evaluation.Estimate]
+    losses: list[float]
+    merge_max_abs_diff: float | None
+    failures: list[evaluation.Failure]
+    promoted: bool
+    promotion_failures: list[str]
+    global_step: int
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+def write_json(payload: Any, path: Path) -> None:
+    """Atomic JSON write for results files the README cites."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def export_dir(source: Path, target: Path) -> None:
+    """Replace `target` with a copy of `source`; the old export stays until the swap."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
+    try:
+        shutil.copytree(source, staging, dirs_exist_ok=True)
+        staging.chmod(0o755)  # mkdtemp makes it private; the image's user must read it
+        previous = target.with_name(f".{target.name}.previous")
+        if target.exists():
+            os.replace(target, previous)
+        os.replace(staging, target)
+        shutil.rmtree(previous, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def tiny_corpus(splits: dict[str, list[dataset.Example]]) -> list[str]:
+    """Texts a tiny tokenizer is trained on: everything the model will read or write."""
+    return [m.content for ex in splits["train"] for m in ex.messages] + list(dataset.LABELS)
+
+
+def predict(
+    model: Any,
+    tokenizer: "PreTrainedTokenizerBase",
+    examples: list[dataset.Example],
+    settings: Settings,
+) -> list[str]:
+    return sft.generate(
+        model,
+        tokenizer,
+        [ex.prompt for ex in examples],
+        max_new_tokens=settings.eval_max_new_tokens,
+        progress=settings.progress,
+    )
+
+
+def last_checkpoint(directory: Path) -> str | None:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    if not directory.is_dir():
+        return None
+    found: str | None = get_last_checkpoint(str(directory))  # type: ignore[no-untyped-call]
+    return found
+
+
+def _params(settings: Settings, precision: modeling.Precision) -> dict[str, object]:
+    return {
+        "base_model": settings.base_model,
+        "lora_rank": settings.lora_rank,
+        "lora_alpha": settings.lora_alpha,
+        "lora_dropout": settings.lora_dropout,
+        "lora_target_modules": ",".join(settings.lora_target_modules),
+        "learning_rate": settings.learning_rate,
+        "epochs": settings.epochs,
+        "max_steps": settings.max_steps,
+        "batch_size": settings.batch_size,
+        "gradient_accumulation_steps": settings.gradient_accumulation_steps,
+        "max_length": settings.max_length,
+        "gradient_checkpointing": settings.gradient_checkpointing,
+        "device": precision.device,
+        "bf16": precision.bf16,
+        "quantize_4bit": precision.quantize_4bit,
+        "seed": settings.seed,
+    }
+
+
+def _mlflow_callback() -> Any:
+    """A Trainer callback that logs each logged loss/metric to the active MLflow run."""
+    import mlflow
+    from transformers import TrainerCallback
+
+    class MlflowLossCallback(TrainerCallback):
+        def on_log(
+            self,
+            args: Any,
+            state: Any,
+            control: Any,
+            logs: dict[str, float] | None = None,
+            **kwargs: Any,
+        ) -> None:
+            numeric = {
+                f"train/{key}": float(value)
+                for key, value in (logs or {}).items()
+                if isinstance(value, int | float)
+            }
+            if numeric:
+                mlflow.log_metrics(numeric, step=int(state.global_step))
+
+    return MlflowLossCallback()
+
+
+def fine_tune(
+    model: Any,
+    tokenizer: "PreTrainedTokenizerBase",
+    splits: dict[str, list[dataset.Example]],
+    settings: Settings,
+    precision: modeling.Precision,
+    *,
+    callbacks: list[Any] | None = None,
+) -> tuple[list[float], int]:
+    """Run the Trainer (resuming if asked); return the logged training losses and the step."""
+    from transformers import Trainer, TrainingArguments
+
+    def features(split: str) -> sft.FeatureDataset:
+        return sft.FeatureDataset(
+            [sft.encode(tokenizer, ex, settings.max_length) for ex in splits[split]]
+        )
+
+    args = TrainingArguments(
+        output_dir=str(settings.checkpoint_dir),
+        num_train_epochs=settings.epochs,
+        max_steps=settings.max_steps,
+        per_device_train_batch_size=settings.batch_size,
+        per_device_eval_batch_size=settings.batch_size,
+        gradient_accumulation_steps=settings.gradient_accumulation_steps,
+        learning_rate=settings.learning_rate,
+        lr_scheduler_type="linear",
+        warmup_steps=0,
+        logging_steps=1,
+        eval_strategy="epoch",
+        save_strategy="steps",
+        save_steps=settings.save_steps,
+        save_total_limit=2,
+        bf16=precision.bf16,
+        gradient_checkpointing=settings.gradient_checkpointing,
+        gradient_checkpointing_kwargs={"use_reentrant": False},
+        use_cpu=precision.device == "cpu",
+        seed=settings.seed,
+        data_seed=settings.seed,
+        report_to="none",
+        disable_tqdm=not settings.progress,
+        remove_unused_columns=False,
+        dataloader_num_workers=0,
+    )
+    model.config.use_cache = False  # incompatible with gradient checkpointing
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=features("train"),
+        eval_dataset=features("validation"),
+        data_collator=sft.Collator(int(tokenizer.pad_token_id)),
+        callbacks=callbacks or [],
+    )
+    resume = last_checkpoint(settings.checkpoint_dir) if settings.resume else None
+    if resume:
+        logger.info("resuming", extra={"checkpoint": resume})
+    trainer.train(resume_from_checkpoint=resume)
+    model.config.use_cache = True
+    losses = [float(entry["loss"]) for entry in trainer.state.log_history if "loss" in entry]
+    return losses, int(trainer.state.global_step)
+
+
+def merge_max_abs_diff(
+    model: Any,
+    tokenizer: "PreTrainedTokenizerBase",
+    examples: list[dataset.Example],
+    precision: modeling.Precision,
+) -> float | None:
+    """Largest |logit| difference between adapter and merged model; None on 4-bit.
+
+    Merging into 4-bit weights rounds the sum back to 4 bits, so outputs differ by
+    design there; the check is meaningful only in full precision (ADR 0009).
+    """
+    if precision.quantize_4bit:  # pragma: no cover - needs a CUDA GPU
+        return None
+    conversations = [ex.prompt for ex in examples]
+    with_adapter = sft.last_token_logits(model, tokenizer, conversations)
+    merged = model.merge_and_unload()
+    merged_logits = sft.last_token_logits(merged, tokenizer, conversations)
+    return float((with_adapter - merged_logits).abs().max())
+
+
+def _evaluate(
+    model: Any,
+    tokenizer: "PreTrainedTokenizerBase",
+    test: list[dataset.Example],
+    settings: Settings,
+) -> tuple[list[str], dict[str, evaluation.Estimate]]:
+    answers = predict(model, tokenizer, test, settings)
+    estimates = evaluation.evaluate(
+        dataset.labels_of(test),
+        answers,
+        dataset.LABELS,
+        n_bootstrap=settings.bootstrap_samples,
+        seed=settings.seed,
+    )
+    return answers, estimates
+
+
+def _promotion_failures(
+    settings: Settings, tuned_accuracy: float, lift: float, diff: float | None
+) -> list[str]:
+    failures = tracking.failed_thresholds(
+        {"accuracy": tuned_accuracy, "accuracy_lift": lift},
+        {"accuracy": settings.min_accuracy, "accuracy_lift": settings.min_accuracy_lift},
+    )
+    if diff is not None and diff > settings.merge_tolerance:
+        failures.append(
+            f"merged and adapter outputs differ by {diff:.2e} "
+            f"(tolerance {settings.merge_tolerance:.0e})"
+        )
+    return failures
+
+
+def _tracked_job(
+    settings: Settings,
+    *,
+    splits: dict[str, list[dataset.Example]],
+    precision: modeling.Precision,
+    base: Any,
+    tokenizer: "PreTrainedTokenizerBase",
+    staging: Path,
+    run_id: str,
+) -> TrainResult:
+    """Inside the MLflow run: base eval, fine-tune, tuned eval, save, merge check, log."""
+    import mlflow
+
+    test = splits["test"]
+    base.train(False)
+    _, base_metrics = _evaluate(base, tokenizer, test, settings)
+    model = modeling.add_lora(
+        base,
+        rank=settings.lora_rank,
+        alpha=settings.lora_alpha,
+        dropout=settings.lora_dropout,
+        target_modules=settings.lora_target_modules,
+        quantized=precision.quantize_4bit,
+    )
+    trainable, total = modeling.parameter_counts(model)
+    mlflow.log_params({"trainable_parameters": trainable, "total_parameters": total})
+    losses, step = fine_tune(
+        model, tokenizer, splits, settings, precision, callbacks=[_mlflow_callback()]
+    )
+    model.eval()
+    tuned_answers, tuned_metrics = _evaluate(model, tokenizer, test, settings)
+    cases = evaluation.failures(
+        [ex.id for ex in test], [ex.text for ex in test], dataset.labels_of(test), tuned_answers
+    )
+    modeling.save_adapter(model, tokenizer, staging)
+    mlflow.log_artifacts(str(staging), artifact_path="adapter")
+    diff = merge_max_abs_diff(model, tokenizer, test[:32], precision)
+    lift = tuned_metrics["accuracy"].value - base_metrics["accuracy"].value
+    metrics = {
+        **{f"base_{k}": v.value for k, v in base_metrics.items()},
+        **{f"tuned_{k}": v.value for k, v in tuned_metrics.items()},
+        **{f"tuned_{k}_low": v.low for k, v in tuned_metrics.items()},
+        "accuracy_lift": lift,
+    }
+    if losses:
+        metrics["final_train_loss"] = losses[-1]
+    if diff is not None:
+        metrics["merge_max_abs_diff"] = diff
+    mlflow.log_metrics(metrics)
+    mlflow.log_text(evaluation.failure_table(cases), "failures.md")
+    failures = _promotion_failures(settings, tuned_metrics["accuracy"].value, lift, diff)
+    mlflow.set_tag("promotion", "rejected" if failures else "exported")
+    return TrainResult(
+        run_id=run_id,
+        base_metrics=base_metrics,
+        tuned_metrics=tuned_metrics,
+        losses=losses,
+        merge_max_abs_diff=diff,
+        failures=cases,
+        promoted=not failures,
+        promotion_failures=failures,
+        global_step=step,
+        extra={"trainable_parameters": trainable, "total_parameters": total},
+    )
+
+
+def train(settings: Settings) -> TrainResult:
+    """The whole job; loads data first so a bad file fails before any model loads."""
+    import torch
+
+    splits = {split: dataset.load_jsonl(settings.split_path(split)) for split in dataset.SPLITS}
+    precision = modeling.detect_precision(settings.quantization)
+    torch.manual_seed(settings.seed)
+    base, tokenizer = modeling.load_base(
+        settings.base_model, precision, tiny_corpus(splits), settings.seed
+    )
+    data_files = {split: settings.split_path(split) for split in dataset.SPLITS}
+    staging = Path(tempfile.mkdtemp(prefix="adapter-"))
+    try:
+        modeling.save_base(base, settings.base_model, staging)
+        with tracking.tracked_run(
+            settings, "fine-tune", _params(settings, precision), data_files
+        ) as run_id:
+            result = _tracked_job(
+                settings,
+                splits=splits,
+                precision=precision,
+                base=base,
+                tokenizer=tokenizer,
+                staging=staging,
+                run_id=run_id,
+            )
+        if result.promoted:
+            export_dir(staging, settings.adapter_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    _write_results(result, settings)
+    return result
+
+
+def _write_results(result: TrainResult, settings: Settings) -> None:
+    payload = {
+        "run_id": result.run_id,
+        "base_model": settings.base_model,
+        "base_metrics": {k: asdict(v) for k, v in result.base_metrics.items()},
+        "tuned_metrics": {k: asdict(v) for k, v in result.tuned_metrics.items()},
+        "first_train_loss": result.losses[0] if result.losses else None,
+        "final_train_loss": result.losses[-1] if result.losses else None,
+        "merge_max_abs_diff": result.merge_max_abs_diff,
+        "failures": len(result.failures),
+        "promoted": result.promoted,
+        "promotion_failures": result.promotion_failures,
+        "global_step": result.global_step,
+        **result.extra,
+    }
+    write_json(payload, settings.results_dir / "metrics.json")
+    table = evaluation.comparison_table(
+        {"base": result.base_metrics, "fine-tuned": result.tuned_metrics}
+    )
+    failures = evaluation.failure_table(result.failures)
+    (settings.results_dir / "evaluation.md").write_text(
+        f"{table}\n\n## Failure cases\n\n{failures}\n", encoding="utf-8"
+    )

@@ -1,0 +1,92 @@
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from {{ cookiecutter.package_name }} import modeling
+from {{ cookiecutter.package_name }}.modeling import Precision, choose_precision
+
+CPU = Precision("cpu", bf16=False, quantize_4bit=False)
+
+
+@pytest.mark.parametrize(
+    ("quantization", "cuda", "bnb", "expected"),
+    [
+        ("auto", False, True, Precision("cpu", bf16=False, quantize_4bit=False)),
+        ("auto", True, False, Precision("cuda", bf16=True, quantize_4bit=False)),
+        ("auto", True, True, Precision("cuda", bf16=True, quantize_4bit=True)),
+        ("none", True, True, Precision("cuda", bf16=True, quantize_4bit=False)),
+        ("4bit", True, True, Precision("cuda", bf16=True, quantize_4bit=True)),
+    ],
+)
+def test_qlora_only_with_a_gpu_and_bitsandbytes(
+    quantization: modeling.Quantization, cuda: bool, bnb: bool, expected: Precision
+) -> None:
+    chosen = choose_precision(
+        quantization, cuda=cuda, bf16_supported=True, bitsandbytes_installed=bnb
+    )
+    assert chosen == expected
+
+
+def test_asking_for_4bit_without_a_gpu_explains_the_alternative() -> None:
+    with pytest.raises(ValueError, match="QUANTIZATION=auto"):
+        choose_precision("4bit", cuda=False, bf16_supported=False, bitsandbytes_installed=True)
+
+
+def test_this_machine_trains_in_fp32_on_cpu() -> None:
+    assert modeling.detect_precision("auto").device in {"cpu", "cuda"}
+    if not torch.cuda.is_available():
+        assert modeling.detect_precision("auto") == CPU
+
+
+def test_tiny_tokenizer_renders_the_chat_template(tiny_pair: tuple[Any, Any]) -> None:
+    _, tokenizer = tiny_pair
+    text = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "hi"}], tokenize=False, add_generation_prompt=True
+    )
+
+    assert text == "<|user|>\nhi<|end|>\n<|assistant|>\n"
+    ids = tokenizer("cancel my plan", add_special_tokens=False)["input_ids"]
+    assert tokenizer.decode(ids) == "cancel my plan"
+    assert tokenizer.eos_token == "<|end|>"  # noqa: S105 - a token, not a password
+
+
+def test_tiny_model_is_a_real_llama_with_few_trainable_parameters(
+    tiny_pair: tuple[Any, Any],
+) -> None:
+    model, _ = tiny_pair
+    trainable, total = modeling.parameter_counts(model)
+
+    assert model.get_base_model().config.model_type == "llama"
+    assert model.get_base_model().config.num_hidden_layers == 2
+    assert 0 < trainable < total / 10
+
+
+def test_saved_adapter_loads_back_with_identical_outputs(tmp_path: Path) -> None:
+    base, tokenizer = modeling.load_base(modeling.TINY, CPU, ["please close my account"] * 5)
+    modeling.save_base(base, modeling.TINY, tmp_path)
+    model = modeling.add_lora(
+        base, rank=4, alpha=8, dropout=0.0, target_modules=["q_proj"], quantized=False
+    )
+    with torch.no_grad():  # make the adapter non-trivial: LoRA B starts at zero
+        for name, parameter in model.named_parameters():
+            if "lora_B" in name:
+                parameter.normal_(0, 0.1, generator=torch.Generator().manual_seed(0))
+    modeling.save_adapter(model, tokenizer, tmp_path)
+
+    loaded, loaded_tokenizer, base_name = modeling.load_adapter(tmp_path, CPU)
+
+    ids = torch.tensor([tokenizer("please close my account")["input_ids"]])
+    model.eval()
+    with torch.no_grad():
+        expected = model(input_ids=ids).logits
+        actual = loaded(input_ids=ids).logits
+    assert base_name == modeling.TINY
+    assert loaded_tokenizer.chat_template == tokenizer.chat_template
+    assert torch.allclose(expected, actual, atol=1e-5)
+
+
+def test_loading_without_an_adapter_says_to_train(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="make train"):
+        modeling.load_adapter(tmp_path, CPU)

@@ -1,0 +1,116 @@
+import json
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+from {{ cookiecutter.package_name }} import train
+from {{ cookiecutter.package_name }}.dataset import DataError
+from {{ cookiecutter.package_name }}.modeling import BASE_MANIFEST
+
+from variant_fixtures import Trained, training_settings, write_small_splits
+
+# The learning check: trained in seconds from the tiny random model on the bundled
+# task, the fine-tuned model must beat the untrained base by this much accuracy,
+# and the lower end of its interval must clear the base's upper end.
+MIN_ACCURACY_LIFT = 0.5
+
+
+@pytest.mark.slow
+def test_training_loss_falls(trained: Trained) -> None:
+    losses = trained.result.losses
+
+    assert len(losses) >= 50
+    assert sum(losses[-5:]) / 5 < 0.5 * sum(losses[:5]) / 5
+
+
+@pytest.mark.slow
+def test_fine_tuned_model_beats_the_untrained_base_by_the_stated_margin(
+    trained: Trained,
+) -> None:
+    base, tuned = trained.result.base_metrics, trained.result.tuned_metrics
+
+    assert tuned["accuracy"].value - base["accuracy"].value >= MIN_ACCURACY_LIFT
+    assert tuned["accuracy"].low > base["accuracy"].high
+    assert tuned["macro_f1"].low > base["macro_f1"].high
+
+
+@pytest.mark.slow
+def test_merged_model_matches_the_adapter_in_fp32(trained: Trained) -> None:
+    diff = trained.result.merge_max_abs_diff
+
+    assert diff is not None
+    assert diff < trained.settings.merge_tolerance
+
+
+@pytest.mark.slow
+def test_passing_adapter_is_exported_with_its_base(trained: Trained) -> None:
+    adapter = trained.settings.adapter_dir
+
+    assert trained.result.promoted
+    assert (adapter / "adapter_config.json").is_file()
+    assert (adapter / "base" / "config.json").is_file()
+    assert json.loads((adapter / BASE_MANIFEST).read_text())["base_model"] == "tiny"
+
+
+@pytest.mark.slow
+def test_run_records_params_loss_curve_metrics_and_adapter(trained: Trained) -> None:
+    client = MlflowClient(trained.settings.mlflow_tracking_uri)
+    run = client.get_run(trained.result.run_id)
+
+    assert run.data.params["lora_rank"] == str(trained.settings.lora_rank)
+    assert run.data.params["base_model"] == "tiny"
+    assert len(run.data.tags["data_sha256.train"]) == 64
+    curve = client.get_metric_history(run.info.run_id, "train/loss")
+    assert len(curve) == len(trained.result.losses)
+    assert run.data.metrics["accuracy_lift"] >= MIN_ACCURACY_LIFT
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "adapter")}
+    assert "adapter/adapter_config.json" in artifacts
+    assert "failures.md" in {a.path for a in client.list_artifacts(run.info.run_id)}
+
+
+@pytest.mark.slow
+def test_results_files_hold_the_comparison_and_failures(trained: Trained) -> None:
+    results = trained.settings.results_dir
+    metrics = json.loads((results / "metrics.json").read_text())
+    report = (results / "evaluation.md").read_text()
+
+    assert (
+        metrics["tuned_metrics"]["accuracy"]["value"]
+        == trained.result.tuned_metrics["accuracy"].value
+    )
+    assert metrics["failures"] == len(trained.result.failures)
+    assert "| fine-tuned |" in report
+    assert "## Failure cases" in report
+
+
+@pytest.mark.slow
+def test_undertrained_adapter_is_not_exported_and_training_resumes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    data = write_small_splits(tmp_path / "data")
+    first = training_settings(tmp_path, data_dir=data, max_steps=2, save_steps=1)
+
+    stopped = train.train(first)
+    resumed = train.train(first.model_copy(update={"max_steps": 3, "resume": True}))
+
+    assert not stopped.promoted
+    assert any("accuracy" in failure for failure in stopped.promotion_failures)
+    assert not first.adapter_dir.exists()
+    assert train.last_checkpoint(first.checkpoint_dir) is not None
+    assert stopped.global_step == 2
+    assert resumed.global_step == 3
+    assert len(resumed.losses) == 3  # the log history came back from the checkpoint
+
+
+def test_bad_data_fails_before_any_model_loads(tmp_path: Path) -> None:
+    data = write_small_splits(tmp_path / "data")
+    (data / "validation.jsonl").write_text('{"id": 1}\n', encoding="utf-8")
+
+    with pytest.raises(DataError, match=r"validation\.jsonl:1"):
+        train.train(training_settings(tmp_path, data_dir=data))
+
+
+def test_last_checkpoint_is_none_without_a_folder(tmp_path: Path) -> None:
+    assert train.last_checkpoint(tmp_path / "missing") is None
