@@ -44,6 +44,10 @@ def test_serving_project_trains_passes_its_gate_and_serves(
     quoted = f"{auc['value']:.3f} [{auc['low']:.3f}, {auc['high']:.3f}]"
     readme = (project / "README.md").read_text(encoding="utf-8")
     assert f"| logistic regression (champion) | {quoted} |" in readme
+    # `make report` rebuilds the README's results from results/: same run, same text.
+    make(project, "report")
+    assert (project / "README.md").read_text(encoding="utf-8") == readme
+    assert (project / "docs" / "figures" / "model_curves.png").stat().st_size > 10_000
 
     gate = make(project, "check")
     passed = int(gate.rsplit(" passed", 1)[0].rsplit(" ", 1)[-1])

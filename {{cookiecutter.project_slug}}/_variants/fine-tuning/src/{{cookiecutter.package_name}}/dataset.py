@@ -123,7 +123,7 @@ def make_example(example_id: str, message: str, label: str) -> Example:
 
 def _messages(label: str) -> list[str]:
     """Every distinct message the generator can write for `label`, in a fixed order."""
-    texts = set()
+    texts: set[str] = set()
     for opener in _OPENERS:
         for phrase in _PHRASES[label]:
             body = opener + (phrase[0].lower() + phrase[1:] if opener else phrase)

@@ -106,6 +106,36 @@ def evaluate(
 
 
 @app.command()
+def report(
+    readme: Annotated[Path, typer.Option(help="README whose results sections to rewrite.")] = Path(
+        "README.md"
+    ),
+) -> None:
+    """Rewrite the README's results tables and figure from results/ and the champion."""
+    from .dataset import DataError, load, split
+    from .readme import MissingSectionError, update_sections
+    from .registry import ModelLoadError
+    from .registry import load as load_model
+    from .report import FIGURE, ReportError, latency_table, metrics_table, plot_curves, read_json
+
+    settings = get_settings()
+    try:
+        results = read_json(settings.results_dir / "metrics.json", "run `make train` first")
+        runs = [
+            read_json(path, "run `make load-test` again")
+            for path in sorted(settings.results_dir.glob("load_test*.json"))
+        ]
+        held_out = split(load(settings.data_path), settings.test_size, settings.seed)
+        served = load_model(settings.resolved_model_uri())
+        scores = served.classifier.predict_proba(held_out.x_test)[:, 1]
+        plot_curves(held_out.y_test, scores, FIGURE)
+        update_sections(readme, {"metrics": metrics_table(results), "latency": latency_table(runs)})
+    except (ReportError, DataError, ModelLoadError, MissingSectionError, OSError) as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(f"updated {readme} and {FIGURE}")
+
+
+@app.command()
 def drift(
     input_path: Annotated[Path, typer.Argument(help="CSV of recent inputs (features only).")],
 ) -> None:

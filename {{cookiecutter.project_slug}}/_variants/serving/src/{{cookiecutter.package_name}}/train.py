@@ -155,6 +155,8 @@ def train(settings: Settings) -> TrainResult:
             "model_version": version,
             "promoted": not failures,
             "failures": failures,
+            "model": "logistic regression",
+            "decision_threshold": settings.decision_threshold,
             "test_rows": len(data.y_test),
             "metrics": {k: vars(v) for k, v in metrics.items()},
             "baseline_metrics": {k: vars(v) for k, v in baseline_metrics.items()},
