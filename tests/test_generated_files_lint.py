@@ -111,3 +111,36 @@ def test_dockerfile_passes_hadolint_and_runs_as_non_root(project: Path) -> None:
     assert users, "the final stage sets a user"
     assert users[-1] not in {"root", "0", "0:0"}
     assert "HEALTHCHECK" in dockerfile
+
+
+# Files a project run leaves behind that must never be committed.
+NEVER_COMMITTED = [
+    ".env",
+    ".env.production",
+    "mlflow.db",
+    "mlruns/0/meta.yaml",
+    "mlartifacts/1/model.pkl",
+    "models/champion/MLmodel",
+    ".venv/bin/python",
+]
+ALWAYS_COMMITTED = [".env.example", "README.md", "pyproject.toml", "Makefile"]
+
+
+def test_gitignore_keeps_secrets_and_run_outputs_out_of_git(
+    project: Path, tmp_path: Path
+) -> None:
+    project = Path(shutil.copytree(project, tmp_path / project.name))
+    run("git", "init", "-q", cwd=project)
+    for name in NEVER_COMMITTED:
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
+        (project / name).write_text("planted\n")
+    checked = subprocess.run(
+        ["git", "check-ignore", "--no-index", *NEVER_COMMITTED, *ALWAYS_COMMITTED],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    ignored = set(checked.stdout.split())
+
+    assert ignored == set(NEVER_COMMITTED)
