@@ -175,6 +175,9 @@ def serve(
         workers=workers or settings.api_workers,
         log_config=None,
         access_log=False,  # the app logs each request itself, with its request id
+        # Workers import pandas and scikit-learn before answering the supervisor's
+        # ping; on a small, busy machine that takes longer than uvicorn's 5 s default.
+        timeout_worker_healthcheck=60,
     )
 
 

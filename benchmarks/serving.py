@@ -1,0 +1,187 @@
+"""Serving throughput: in-process vs over HTTP, one and two uvicorn workers.
+
+Bakes the serving variant into a temporary folder, installs and trains it, then
+measures, side by side in one run:
+- in-process predictions/s for one account at a time, through the compiled
+  scorer the API uses and through the plain scikit-learn pipeline (what a user
+  would otherwise serve);
+- the project's own load test over HTTP (closed loop, 8 clients) against
+  `serve --workers 1` and `--workers 2`.
+
+    uv run python benchmarks/serving.py [--requests 3000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from cookiecutter.main import cookiecutter
+
+REPO = Path(__file__).resolve().parents[1]
+
+IN_PROCESS = """
+import json, time
+import pandas as pd
+from {package}.registry import load
+from {package}.schema import FEATURES
+served = load("models/champion")
+import mlflow.sklearn
+pipeline = mlflow.sklearn.load_model("models/champion")
+row = pd.DataFrame([dict(tenure_months=3, monthly_charges=89.5, support_calls=4,
+    contract="month-to-month", payment_method="electronic-check", has_internet=True)],
+    columns=list(FEATURES))
+def rate(model, seconds=3.0):
+    n, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        model.predict_proba(row); n += 1
+    return n / (time.perf_counter() - start)
+print(json.dumps({{"compiled": rate(served.classifier), "pipeline": rate(pipeline)}}))
+"""
+
+
+def project_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
+    env.update({"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1"})
+    return env
+
+
+def sh(*args: str, cwd: Path) -> str:
+    result = subprocess.run(
+        list(args),
+        cwd=cwd,
+        env=project_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        sys.exit(f"{' '.join(args)} failed:\n{result.stdout}{result.stderr}")
+    return result.stdout
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_ready(port: int, seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(
+                f"http://127.0.0.1:{port}/ready", timeout=2
+            ) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    sys.exit(f"the API on port {port} never became ready")
+
+
+def http_run(
+    project: Path, slug: str, workers: int, requests: int, batch: int
+) -> dict[str, float]:
+    port = free_port()
+    server = subprocess.Popen(
+        ["uv", "run", slug, "serve", "--port", str(port), "--workers", str(workers)],
+        cwd=project,
+        env=project_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        wait_ready(port)
+        output = project / "results" / f"bench_{workers}_{batch}.json"
+        sh(
+            "uv",
+            "run",
+            slug,
+            "load-test",
+            "--url",
+            f"http://127.0.0.1:{port}",
+            "--requests",
+            str(requests // batch),
+            "--concurrency",
+            "8",
+            "--batch-size",
+            str(batch),
+            "--output",
+            str(output),
+            cwd=project,
+        )
+        result: dict[str, float] = json.loads(output.read_text())
+        return result
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=3000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as scratch:
+        project = Path(
+            cookiecutter(
+                str(REPO),
+                no_input=True,
+                output_dir=scratch,
+                extra_context={"variant": "serving", "init_git": "no"},
+            )
+        )
+        slug, package = project.name, project.name.replace("-", "_")
+        sh("make", "install", cwd=project)
+        sh("make", "train", cwd=project)
+        rates = json.loads(
+            sh(
+                "uv",
+                "run",
+                "python",
+                "-c",
+                IN_PROCESS.format(package=package),
+                cwd=project,
+            )
+            .strip()
+            .splitlines()[-1]
+        )
+        print(f"# Serving throughput ({os.cpu_count()} CPUs)\n")
+        print("| path | predictions/s | ratio |")
+        print("|---|---|---|")
+        baseline = rates["pipeline"]
+        print(
+            f"| in-process, scikit-learn pipeline (baseline) | {baseline:,.0f} | 1.0 |"
+        )
+        print(
+            f"| in-process, compiled scorer | {rates['compiled']:,.0f} | "
+            f"{rates['compiled'] / rates['pipeline']:.1f} |"
+        )
+        print(
+            "\n| HTTP, 8 clients | workers | req/s | predictions/s | p50 ms | p99 ms |"
+        )
+        print("|---|---|---|---|---|---|")
+        for batch in (1, 100):
+            for workers in (1, 2):
+                r = http_run(project, slug, workers, args.requests, batch)
+                rps, pps = r["requests_per_second"], r["predictions_per_second"]
+                print(
+                    f"| {batch} per request | {workers} | {rps:,} | {pps:,} | "
+                    f"{r['p50_ms']} | {r['p99_ms']} |"
+                )
+
+
+if __name__ == "__main__":
+    main()
