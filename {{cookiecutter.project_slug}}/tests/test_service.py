@@ -4,10 +4,12 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from {{ cookiecutter.package_name }}.config import ProjectSettings
 from {{ cookiecutter.package_name }}.service import (
     REQUEST_ID_HEADER,
     ServiceState,
     instrument,
+    serve,
 )
 
 pytestmark = pytest.mark.anyio
@@ -126,3 +128,19 @@ async def test_scrape_hooks_run_before_metrics_render(
     await client.get("/metrics")
 
     assert calls == ["refreshed"]
+
+
+def test_serve_runs_the_factory_with_settings_for_what_is_not_given(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[tuple[str, dict[str, object]]] = []
+    monkeypatch.setattr("uvicorn.run", lambda target, **kwargs: calls.append((target, kwargs)))
+    monkeypatch.setenv("API_WORKERS", "3")
+
+    serve("pkg.api:create_app", ProjectSettings(), port=9001)
+
+    target, options = calls[0]
+    assert target == "pkg.api:create_app"
+    assert options["factory"] is True
+    assert (options["host"], options["port"], options["workers"]) == ("127.0.0.1", 9001, 3)
+    assert options["timeout_worker_healthcheck"] == 60

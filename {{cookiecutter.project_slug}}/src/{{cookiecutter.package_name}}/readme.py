@@ -4,9 +4,10 @@ A section is the text between `<!-- results:NAME -->` and `<!-- /results:NAME --
 everything outside the markers is the author's and is never touched.
 """
 
-import os
 import re
 from pathlib import Path
+
+from .files import write_text
 
 
 class MissingSectionError(ValueError):
@@ -37,6 +38,4 @@ def update_sections(path: Path, sections: dict[str, str]) -> None:
     text = path.read_text(encoding="utf-8")
     for name, body in sections.items():
         text = replace_section(text, name, body)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    write_text(path, text)

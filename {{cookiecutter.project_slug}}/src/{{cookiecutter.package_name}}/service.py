@@ -18,6 +18,7 @@ from prometheus_client.exposition import generate_latest
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .config import ProjectSettings
 from .logs import request_id_var
 
 logger = logging.getLogger(__name__)
@@ -170,3 +171,27 @@ def instrument(app: FastAPI, state: ServiceState) -> None:
     """Add the probes and the observability middleware to `app`."""
     app.include_router(probes_router(state))
     app.add_middleware(ObservabilityMiddleware, state=state)
+
+
+def serve(
+    factory: str,
+    settings: ProjectSettings,
+    host: str | None = None,
+    port: int | None = None,
+    workers: int | None = None,
+) -> None:
+    """Run uvicorn on an app factory (`package.api:create_app`); settings fill the gaps."""
+    import uvicorn
+
+    uvicorn.run(
+        factory,
+        factory=True,
+        host=host or settings.api_host,
+        port=port or settings.api_port,
+        workers=workers or settings.api_workers,
+        log_config=None,
+        access_log=False,  # the app logs each request itself, with its request id
+        # Workers import the ML stack before answering the supervisor's ping; on a
+        # small, busy machine that takes longer than uvicorn's 5 s default.
+        timeout_worker_healthcheck=60,
+    )

@@ -138,7 +138,7 @@ def test_serve_passes_settings_to_uvicorn(monkeypatch: pytest.MonkeyPatch) -> No
     assert calls[0]["workers"] == 3
     assert calls[0]["host"] == "127.0.0.1"
     assert calls[0]["factory"] is True
-    assert calls[0]["timeout_worker_healthcheck"] >= 30
+    assert calls[0]["t"] == "{{ cookiecutter.package_name }}.api:create_app"
 
 
 @pytest.mark.slow

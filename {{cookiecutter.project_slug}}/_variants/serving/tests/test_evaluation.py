@@ -9,11 +9,8 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from {{ cookiecutter.package_name }}.evaluation import (
-    Estimate,
-    evaluate,
-    markdown_table,
-)
+from {{ cookiecutter.package_name }}.evaluation import evaluate, markdown_table
+from {{ cookiecutter.package_name }}.stats import Estimate
 
 
 def _scores(n: int, seed: int, signal: float = 1.0) -> tuple[np.ndarray, np.ndarray]:

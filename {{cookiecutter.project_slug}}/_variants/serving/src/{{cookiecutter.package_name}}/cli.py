@@ -74,10 +74,10 @@ def evaluate(
     from .dataset import DataError, load, split
     from .evaluation import evaluate as score
     from .evaluation import markdown_table
+    from .files import write_json
     from .registry import ModelLoadError
     from .registry import load as load_model
     from .schema import FEATURES, TARGET
-    from .train import write_json
 
     settings = get_settings()
     try:
@@ -99,9 +99,9 @@ def evaluate(
     )
     typer.echo(markdown_table({f"version {served.version}": estimates}))
     write_json(
+        settings.results_dir / "evaluation.json",
         {"model_version": served.version, "rows": len(labels)}
         | {name: vars(estimate) for name, estimate in estimates.items()},
-        settings.results_dir / "evaluation.json",
     )
 
 
@@ -164,21 +164,9 @@ def serve(
     workers: Annotated[int | None, typer.Option(min=1, help="Processes (API_WORKERS).")] = None,
 ) -> None:
     """Serve the API with uvicorn."""
-    import uvicorn
+    from .service import serve as run_server
 
-    settings = get_settings()
-    uvicorn.run(
-        "{{ cookiecutter.package_name }}.api:create_app",
-        factory=True,
-        host=host or settings.api_host,
-        port=port or settings.api_port,
-        workers=workers or settings.api_workers,
-        log_config=None,
-        access_log=False,  # the app logs each request itself, with its request id
-        # Workers import pandas and scikit-learn before answering the supervisor's
-        # ping; on a small, busy machine that takes longer than uvicorn's 5 s default.
-        timeout_worker_healthcheck=60,
-    )
+    run_server(f"{__package__}.api:create_app", get_settings(), host, port, workers)
 
 
 @app.command("load-test")
@@ -192,8 +180,8 @@ def load_test(
     """Send a fixed number of /predict requests and record p50/p95/p99 and throughput."""
     import httpx
 
+    from .files import write_json
     from .loadtest import run
-    from .train import write_json
 
     async def go() -> dict[str, object]:
         async with httpx.AsyncClient(base_url=url, timeout=30) as client:
@@ -207,5 +195,5 @@ def load_test(
         summary = asyncio.run(go())
     except httpx.ConnectError:
         raise _fail(f"nothing answers at {url}: start the API with `make serve`") from None
-    write_json(summary, output)
+    write_json(output, summary)
     typer.echo(json.dumps(summary, indent=2))

@@ -5,8 +5,6 @@ a known generating process so that what the model learns can be checked.
 """
 
 import csv
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +12,7 @@ import numpy as np
 import pandas as pd
 from pydantic import ValidationError
 
+from .files import atomic_path
 from .schema import FEATURES, TARGET, Customer
 
 CONTRACT_EFFECT = {"month-to-month": 1.1, "one-year": -0.3, "two-year": -1.4}
@@ -66,15 +65,8 @@ def generate(n_rows: int, seed: int) -> pd.DataFrame:
 
 def write_csv(frame: pd.DataFrame, path: Path) -> None:
     """Write atomically: a crash mid-write never leaves a truncated dataset behind."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
-            frame.to_csv(handle, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as handle:
+        frame.to_csv(handle, index=False)
 
 
 def _parse_target(raw: str | None, where: str) -> int:

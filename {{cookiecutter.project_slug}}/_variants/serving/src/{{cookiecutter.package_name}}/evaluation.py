@@ -5,10 +5,11 @@ a thousand resamples cost one vectorised pass instead of a thousand calls.
 """
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 
 import numpy as np
 from scipy.stats import rankdata
+
+from .stats import Estimate, percentile_interval
 
 Metric = Callable[[np.ndarray, np.ndarray, float], np.ndarray]
 
@@ -73,18 +74,6 @@ METRICS: Mapping[str, Metric] = {
 }
 
 
-@dataclass(frozen=True)
-class Estimate:
-    """A point estimate with its percentile bootstrap interval."""
-
-    value: float
-    low: float
-    high: float
-
-    def __str__(self) -> str:
-        return f"{self.value:.3f} [{self.low:.3f}, {self.high:.3f}]"
-
-
 def evaluate(
     y_true: np.ndarray,
     y_prob: np.ndarray,
@@ -105,20 +94,17 @@ def evaluate(
         raise ValueError(f"y_true {y.shape} and y_prob {p.shape} must be 1-D and of equal length")
     if not np.isin(y, (0.0, 1.0)).all() or len(np.unique(y)) < 2:
         raise ValueError("y_true must hold 0/1 labels of both classes")
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be between 0 and 1, got {confidence}")
     rng = np.random.default_rng(seed)
     indices = rng.integers(0, len(y), size=(n_bootstrap, len(y)))
     resampled_y = y[indices]
     positives = resampled_y.sum(axis=1)
     keep = (positives > 0) & (positives < len(y))
     resampled_y, resampled_p = resampled_y[keep], p[indices[keep]]
-    alpha = (1 - confidence) / 2
     estimates = {}
     for name, metric in METRICS.items():
-        low, high = np.quantile(metric(resampled_y, resampled_p, threshold), [alpha, 1 - alpha])
+        low, high = percentile_interval(metric(resampled_y, resampled_p, threshold), confidence)
         point = float(metric(y[None, :], p[None, :], threshold)[0])
-        estimates[name] = Estimate(point, float(low), float(high))
+        estimates[name] = Estimate(point, low, high)
     return estimates
 
 

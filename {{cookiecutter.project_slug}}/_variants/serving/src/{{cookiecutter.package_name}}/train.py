@@ -2,9 +2,6 @@
 
 import json
 import logging
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,8 +13,10 @@ import sklearn
 from mlflow.models import infer_signature
 
 from . import dataset, drift, evaluation, model, registry, tracking
+from .files import staged_directory, write_json
 from .schema import NUMERIC_FEATURES
 from .settings import Settings
+from .stats import Estimate
 
 logger = logging.getLogger(__name__)
 
@@ -26,8 +25,8 @@ logger = logging.getLogger(__name__)
 class TrainResult:
     run_id: str
     model_version: str
-    metrics: dict[str, evaluation.Estimate]
-    baseline_metrics: dict[str, evaluation.Estimate]
+    metrics: dict[str, Estimate]
+    baseline_metrics: dict[str, Estimate]
     promoted: bool
     failures: list[str]
 
@@ -47,31 +46,12 @@ def pip_requirements() -> list[str]:
 
 def export_model(model_name: str, version: str, target: Path) -> None:
     """Copy a registered version to `target` atomically; the old export stays until then."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
-    staging.chmod(0o755)  # mkdtemp makes it private; the image's non-root user must read it
-    try:
+    with staged_directory(target) as staging:
         mlflow.artifacts.download_artifacts(
             artifact_uri=f"models:/{model_name}/{version}", dst_path=str(staging)
         )
         marker = {"model_name": model_name, "version": version}
         (staging / registry.EXPORT_MARKER).write_text(json.dumps(marker), encoding="utf-8")
-        previous = target.with_name(f".{target.name}.previous")
-        if target.exists():
-            os.replace(target, previous)
-        os.replace(staging, target)
-        shutil.rmtree(previous, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-
-
-def write_json(payload: Any, path: Path) -> None:
-    """Atomic JSON write for results files the README cites."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def _params(settings: Settings) -> dict[str, object]:
@@ -94,7 +74,7 @@ def train(settings: Settings) -> TrainResult:
     pipeline.fit(data.x_train, data.y_train)
     floor = model.baseline(settings.seed).fit(data.x_train, data.y_train)
 
-    def score(estimator: Any) -> dict[str, evaluation.Estimate]:
+    def score(estimator: Any) -> dict[str, Estimate]:
         return evaluation.evaluate(
             data.y_test,
             estimator.predict_proba(data.x_test)[:, 1],
@@ -150,6 +130,7 @@ def train(settings: Settings) -> TrainResult:
     else:
         export_model(settings.model_name, version, settings.export_dir)
     write_json(
+        settings.results_dir / "metrics.json",
         {
             "run_id": run_id,
             "model_version": version,
@@ -161,6 +142,5 @@ def train(settings: Settings) -> TrainResult:
             "metrics": {k: vars(v) for k, v in metrics.items()},
             "baseline_metrics": {k: vars(v) for k, v in baseline_metrics.items()},
         },
-        settings.results_dir / "metrics.json",
     )
     return TrainResult(run_id, version, metrics, baseline_metrics, not failures, failures)
