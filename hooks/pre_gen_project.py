@@ -25,7 +25,7 @@ NO_LICENSE = "none"
 # Kept equal to cookiecutter.json's choices by the template's tests. The template
 # folder itself is out of reach here: `_repo_dir` may be relative to a directory
 # the hook cannot see (`cookiecutter .` runs the hook inside the new project).
-VARIANTS = ("serving", "rag")
+VARIANTS = ("serving", "rag", "fine-tuning")
 LICENSES = ("MIT", "Apache-2.0", "BSD-3-Clause", NO_LICENSE)
 MAX_LENGTHS = {"project_name": 100, "description": 300, "author_name": 100}
 EXAMPLES = {
