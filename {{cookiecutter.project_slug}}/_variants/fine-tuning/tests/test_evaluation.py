@@ -1,13 +1,13 @@
 import pytest
 
 from {{ cookiecutter.package_name }}.evaluation import (
-    Estimate,
     comparison_table,
     evaluate,
     failure_table,
     failures,
     normalize,
 )
+from {{ cookiecutter.package_name }}.stats import Estimate
 
 LABELS = ("cancel", "billing", "praise")
 

@@ -87,8 +87,8 @@ def gpu_smoke(
     output: Annotated[Path, typer.Option(help="Results file.")] = Path("results/gpu_smoke.json"),
 ) -> None:
     """Train a Llama of a real architecture for N steps; write tokens/s and peak memory."""
+    from .files import write_json
     from .smoke import run
-    from .train import write_json
 
     if device not in ("auto", "cpu", "cuda"):
         raise _fail(f"--device must be auto, cpu or cuda, got {device!r}")
@@ -101,7 +101,7 @@ def gpu_smoke(
         )
     except ValueError as exc:
         raise _fail(str(exc)) from None
-    write_json(result.as_dict(), output)
+    write_json(output, result.as_dict())
     typer.echo(json.dumps(result.as_dict(), indent=2))
 
 
@@ -112,17 +112,14 @@ def serve(
     workers: Annotated[int | None, typer.Option(min=1, help="Processes (API_WORKERS).")] = None,
 ) -> None:
     """Serve the API with uvicorn (base + the adapter in ADAPTER_DIR)."""
-    import uvicorn
+    from .service import serve as run_server
 
-    settings = get_settings()
-    uvicorn.run(
+    run_server(
         "{{ cookiecutter.package_name }}.api:create_app",
-        factory=True,
-        host=host or settings.api_host,
-        port=port or settings.api_port,
-        workers=workers or settings.api_workers,
-        log_config=None,
-        access_log=False,  # the app logs each request itself, with its request id
+        get_settings(),
+        host,
+        port,
+        workers,
     )
 
 

@@ -7,14 +7,14 @@ and anyone can regenerate them byte for byte.
 """
 
 import json
-import os
 import random
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from .files import write_text
 
 LABELS = ("cancel", "billing", "outage", "upgrade", "praise")
 INSTRUCTION = (
@@ -151,17 +151,9 @@ def generate(seed: int, sizes: dict[str, int] | None = None) -> dict[str, list[E
 
 
 def write_jsonl(examples: Iterable[Example], path: Path) -> None:
-    """Write atomically: a crash mid-write never leaves a truncated file behind."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            for example in examples:
-                handle.write(json.dumps(example.model_dump(), ensure_ascii=False) + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """One JSON object per line, written atomically."""
+    lines = [json.dumps(example.model_dump(), ensure_ascii=False) + "\n" for example in examples]
+    write_text(path, "".join(lines))
 
 
 def _first_error(error: ValidationError) -> str:

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .stats import Estimate, percentile_interval
+
 _WORD = re.compile(r"[a-z]+")
 
 
@@ -17,18 +19,6 @@ def normalize(answer: str) -> str:
     """`" Cancel.\\n"` -> `"cancel"`; empty when the answer holds no word."""
     match = _WORD.search(answer.lower())
     return match.group(0) if match else ""
-
-
-@dataclass(frozen=True)
-class Estimate:
-    """A point estimate with its percentile bootstrap interval."""
-
-    value: float
-    low: float
-    high: float
-
-    def __str__(self) -> str:
-        return f"{self.value:.3f} [{self.low:.3f}, {self.high:.3f}]"
 
 
 def _accuracy(truth: np.ndarray, predicted: np.ndarray, _labels: int) -> np.ndarray:
@@ -70,8 +60,6 @@ def evaluate(
         raise ValueError(
             f"need equal, non-empty lists; got {len(expected)} expected, {len(predicted)} predicted"
         )
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be between 0 and 1, got {confidence}")
     index = {label: i for i, label in enumerate(labels)}
     unknown = sorted(set(expected) - set(index))
     if unknown:
@@ -81,13 +69,12 @@ def evaluate(
     guess = np.array([index.get(normalize(answer), -1) for answer in predicted])
     rng = np.random.default_rng(seed)
     rows = rng.integers(0, len(truth), size=(n_bootstrap, len(truth)))
-    alpha = (1 - confidence) / 2
     estimates = {}
     for name, metric in METRICS.items():
         resampled = metric(truth[rows], guess[rows], len(labels))
-        low, high = np.quantile(resampled, [alpha, 1 - alpha])
+        low, high = percentile_interval(resampled, confidence)
         point = float(metric(truth[None, :], guess[None, :], len(labels))[0])
-        estimates[name] = Estimate(point, float(low), float(high))
+        estimates[name] = Estimate(point, low, high)
     return estimates
 
 

@@ -4,9 +4,7 @@ Every step is tracked in one MLflow run: parameters, the loss curve, base and
 tuned metrics with intervals, the failure table and the adapter as an artifact.
 """
 
-import json
 import logging
-import os
 import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field
@@ -14,7 +12,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import dataset, evaluation, modeling, sft, tracking
+from .files import staged_directory, write_json, write_text
 from .settings import Settings
+from .stats import Estimate
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -25,8 +25,8 @@ logger = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class TrainResult:
     run_id: str
-    base_metrics: dict[str, evaluation.Estimate]
-    tuned_metrics: dict[str, evaluation.Estimate]
+    base_metrics: dict[str, Estimate]
+    tuned_metrics: dict[str, Estimate]
     losses: list[float]
     merge_max_abs_diff: float | None
     failures: list[evaluation.Failure]
@@ -34,31 +34,6 @@ class TrainResult:
     promotion_failures: list[str]
     global_step: int
     extra: dict[str, float] = field(default_factory=dict)
-
-
-def write_json(payload: Any, path: Path) -> None:
-    """Atomic JSON write for results files the README cites."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def export_dir(source: Path, target: Path) -> None:
-    """Replace `target` with a copy of `source`; the old export stays until the swap."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
-    try:
-        shutil.copytree(source, staging, dirs_exist_ok=True)
-        staging.chmod(0o755)  # mkdtemp makes it private; the image's user must read it
-        previous = target.with_name(f".{target.name}.previous")
-        if target.exists():
-            os.replace(target, previous)
-        os.replace(staging, target)
-        shutil.rmtree(previous, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
 
 
 def tiny_corpus(splits: dict[str, list[dataset.Example]]) -> list[str]:
@@ -222,7 +197,7 @@ def _evaluate(
     tokenizer: "PreTrainedTokenizerBase",
     test: list[dataset.Example],
     settings: Settings,
-) -> tuple[list[str], dict[str, evaluation.Estimate]]:
+) -> tuple[list[str], dict[str, Estimate]]:
     answers = predict(model, tokenizer, test, settings)
     estimates = evaluation.evaluate(
         dataset.labels_of(test),
@@ -342,7 +317,8 @@ def train(settings: Settings) -> TrainResult:
                 run_id=run_id,
             )
         if result.promoted:
-            export_dir(staging, settings.adapter_dir)
+            with staged_directory(settings.adapter_dir) as target:
+                shutil.copytree(staging, target, dirs_exist_ok=True)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     _write_results(result, settings)
@@ -364,11 +340,11 @@ def _write_results(result: TrainResult, settings: Settings) -> None:
         "global_step": result.global_step,
         **result.extra,
     }
-    write_json(payload, settings.results_dir / "metrics.json")
+    write_json(settings.results_dir / "metrics.json", payload)
     table = evaluation.comparison_table(
         {"base": result.base_metrics, "fine-tuned": result.tuned_metrics}
     )
     failures = evaluation.failure_table(result.failures)
-    (settings.results_dir / "evaluation.md").write_text(
-        f"{table}\n\n## Failure cases\n\n{failures}\n", encoding="utf-8"
+    write_text(
+        settings.results_dir / "evaluation.md", f"{table}\n\n## Failure cases\n\n{failures}\n"
     )
