@@ -26,7 +26,8 @@ bake: ## Generate VARIANT into OUT without prompts, replacing an earlier bake
 	@echo "baked into $(OUT)"
 
 bench: ## Benchmarks (figures and ratios, no asserts); writes benchmarks/results.md
-	$(RUN) python benchmarks/generation.py | tee benchmarks/results.md
+	{ $(RUN) python benchmarks/generation.py; echo; $(RUN) python benchmarks/serving.py; } \
+		| tee benchmarks/results.md
 
 clean: ## Remove caches
 	rm -rf .pytest_cache .ruff_cache .mypy_cache .hypothesis
