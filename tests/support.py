@@ -6,15 +6,18 @@ Everything here is cheap to import; baking happens only when a test asks for it.
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import functools
 import importlib.util
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
+import time
 import tomllib
 import urllib.error
 import urllib.request
@@ -456,3 +459,44 @@ def call(url: str, body: object | None = None) -> tuple[int, str]:
             return response.status, response.read().decode()
     except urllib.error.HTTPError as error:
         return error.code, error.read().decode()
+
+
+def poll(
+    url: str, done: Callable[[int, str], bool], timeout_s: float
+) -> tuple[int, str]:
+    """GET `url` until `done(status, text)` or the timeout; return the last answer."""
+    deadline = time.monotonic() + timeout_s
+    answer = (0, "")
+    while time.monotonic() < deadline:
+        try:
+            answer = call(url)
+        except OSError:
+            answer = (0, "")
+        if done(*answer):
+            break
+        time.sleep(0.25)
+    return answer
+
+
+@contextlib.contextmanager
+def running_api(
+    project: Path, extra_env: Mapping[str, str] | None = None, timeout_s: float = 180
+) -> Iterator[str]:
+    """`make serve` offline on a free loopback port; yield its URL once it is up."""
+    port = free_port()
+    server = subprocess.Popen(
+        ["make", "serve"],
+        cwd=project,
+        env=project_env(UV_OFFLINE="1", API_PORT=str(port), **(extra_env or {})),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        health = poll(f"{base}/health", lambda status, _: status == 200, timeout_s)
+        assert health[0] == 200, f"`make serve` in {project} never answered /health"
+        yield base
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)

@@ -9,15 +9,12 @@ with UV_OFFLINE=1 and the offline switches the generated tests also set.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
 
-from support import call, free_port, make, project_env
+from support import call, make, poll, running_api
 
 HOSTILE_NAME = 'Zz O\'Brien "Model" \\ v2 Über-long name for the longest package'
 
@@ -54,45 +51,23 @@ def test_serving_project_trains_passes_its_gate_and_serves(
     assert passed >= 15
     assert "Required test coverage of 90" in gate
 
-    port = free_port()
-    server = subprocess.Popen(
-        ["make", "serve"],
-        cwd=project,
-        env=project_env(UV_OFFLINE="1", API_PORT=str(port)),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        status = 0
-        while time.monotonic() < deadline and server.poll() is None:
-            try:
-                status, _ = call(f"{base}/ready")
-            except OSError:
-                status = 0
-            if status == 200:
-                break
-            time.sleep(0.25)
-        assert status == 200, "the API never became ready"
-        account = {
-            "tenure_months": 2,
-            "monthly_charges": 95.0,
-            "support_calls": 5,
-            "contract": "month-to-month",
-            "payment_method": "electronic-check",
-            "has_internet": True,
-        }
+    account = {
+        "tenure_months": 2,
+        "monthly_charges": 95.0,
+        "support_calls": 5,
+        "contract": "month-to-month",
+        "payment_method": "electronic-check",
+        "has_internet": True,
+    }
+    with running_api(project) as base:
+        ready = poll(f"{base}/ready", lambda status, _: status == 200, 120)
         health = call(f"{base}/health")
         single = call(f"{base}/predict", account)
         batch = call(f"{base}/predict", {"instances": [account, account]})
         invalid = call(f"{base}/predict", account | {"tenure_months": "soon"})
         metrics_text = call(f"{base}/metrics")[1]
-    finally:
-        os.killpg(server.pid, 15)
-        server.wait(timeout=30)
 
+    assert ready[0] == 200, f"the API never became ready: {ready}"
     assert health == (200, '{"status":"ok"}')
     assert single[0] == 200
     assert json.loads(single[1])["predictions"][0]["churn"] is True

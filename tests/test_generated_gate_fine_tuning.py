@@ -9,15 +9,12 @@ only step that may reach the package index. Serving starts without a trained ada
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
 
-from support import call, free_port, make, project_env, use_local_torch
+from support import call, make, poll, running_api, use_local_torch
 
 
 @pytest.fixture
@@ -28,19 +25,6 @@ def fine_tuning_project(
     torch_env = use_local_torch(project)
     make(project, "install", offline=False, extra_env=torch_env)
     return project, torch_env
-
-
-def _wait_for_answer(url: str, server: subprocess.Popen[bytes]) -> int:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and server.poll() is None:
-        try:
-            status, _ = call(url)
-        except OSError:
-            status = 0
-        if status:
-            return status
-        time.sleep(0.25)
-    return 0
 
 
 def test_fine_tuning_project_passes_its_gate_smoke_trains_and_serves(
@@ -69,31 +53,11 @@ def test_fine_tuning_project_passes_its_gate_smoke_trains_and_serves(
     assert smoke["tokens_per_second"] > 0
     assert smoke["peak_memory_mb"] > 0
 
-    port = free_port()
-    server = subprocess.Popen(
-        ["make", "serve"],
-        cwd=project,
-        env=project_env(UV_OFFLINE="1", API_PORT=str(port), **torch_env),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        assert _wait_for_answer(f"{base}/health", server) == 200, (
-            "the API never started"
-        )
-        deadline = time.monotonic() + 60
-        ready = call(f"{base}/ready")
-        while "loading" in ready[1] and time.monotonic() < deadline:
-            time.sleep(0.25)
-            ready = call(f"{base}/ready")
+    with running_api(project, torch_env) as base:
+        ready = poll(f"{base}/ready", lambda _, text: "loading" not in text, 60)
         invalid = call(f"{base}/generate", {"prompt": "", "max_new_tokens": 0})
         unready = call(f"{base}/generate", {"prompt": "please close my account"})
         metrics_text = call(f"{base}/metrics")[1]
-    finally:
-        os.killpg(server.pid, 15)
-        server.wait(timeout=30)
 
     assert ready[0] == 503
     assert "make train" in json.loads(ready[1])["reason"]

@@ -9,15 +9,12 @@ target runs with UV_OFFLINE=1 and the Hugging Face offline switches.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
 
-from support import call, free_port, make, project_env, use_local_torch
+from support import call, make, poll, running_api, use_local_torch
 
 
 @pytest.fixture
@@ -34,35 +31,13 @@ def _serve_and_query(
     project: Path, torch_env: Mapping[str, str]
 ) -> tuple[tuple[int, str], tuple[int, str], str]:
     """Run `make serve` until /ready; return a good query, a bad one and /metrics."""
-    port = free_port()
-    server = subprocess.Popen(
-        ["make", "serve"],
-        cwd=project,
-        env=project_env(UV_OFFLINE="1", API_PORT=str(port), **torch_env),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        status = 0
-        while time.monotonic() < deadline and server.poll() is None:
-            try:
-                status, _ = call(f"{base}/ready")
-            except OSError:
-                status = 0
-            if status == 200:
-                break
-            time.sleep(0.25)
-        assert status == 200, "the API never became ready"
+    with running_api(project, torch_env) as base:
+        ready = poll(f"{base}/ready", lambda status, _: status == 200, 180)
+        assert ready[0] == 200, f"the API never became ready: {ready}"
         question = "How do I rotate an API key without downtime?"
         answered = call(f"{base}/query", {"question": question})
         invalid = call(f"{base}/query", {"question": "", "top_k": 0})
         metrics_text = call(f"{base}/metrics")[1]
-    finally:
-        os.killpg(server.pid, 15)
-        server.wait(timeout=30)
     return answered, invalid, metrics_text
 
 
