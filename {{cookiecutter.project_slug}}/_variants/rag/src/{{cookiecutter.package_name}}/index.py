@@ -6,8 +6,6 @@ half way leaves the previous index untouched and never a half-written one (ADR 0
 """
 
 import json
-import shutil
-import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -17,6 +15,7 @@ import numpy as np
 
 from .chunking import Chunk
 from .embeddings import Vectors
+from .files import staged_directory
 
 FORMAT_VERSION = 1
 
@@ -77,25 +76,14 @@ def chunk_from_json(row: dict[str, Any]) -> Chunk:
 
 
 def save_index(directory: Path, index: NumpyIndex, manifest: Manifest) -> None:
-    """Write the index next to `directory`, then swap it in with renames."""
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    staging = directory.with_name(f".{directory.name}.tmp-{uuid.uuid4().hex[:8]}")
-    staging.mkdir()
-    try:
+    """Write the index into a staging folder, then swap it in whole (shared `files`)."""
+    with staged_directory(directory) as staging:
         with (staging / "chunks.jsonl").open("w", encoding="utf-8") as handle:
             for chunk in index.chunks:
                 handle.write(json.dumps(chunk_to_json(chunk), ensure_ascii=False) + "\n")
         np.save(staging / "vectors.npy", index.vectors, allow_pickle=False)
         # The manifest is written last: a folder without one is never a finished index.
         (staging / "manifest.json").write_text(json.dumps(asdict(manifest), indent=2) + "\n")
-        previous = directory.with_name(f".{directory.name}.old-{uuid.uuid4().hex[:8]}")
-        if directory.exists():
-            directory.rename(previous)
-        staging.rename(directory)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    shutil.rmtree(previous, ignore_errors=True)
 
 
 def load_index(directory: Path) -> tuple[NumpyIndex, Manifest]:
