@@ -95,7 +95,22 @@ def install_engine() -> None:
     )
 
 
+def clear_stale_pid_file(pid_file: Path = Path("/var/run/docker.pid")) -> None:
+    """A dockerd that was killed leaves its pid file, and a new one refuses to start."""
+    try:
+        pid = int(pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        pid_file.unlink(missing_ok=True)
+    except PermissionError:
+        pass  # the process exists under another user: not stale
+
+
 def start_engine() -> None:
+    clear_stale_pid_file()
     log = Path(tempfile.gettempdir()) / "ml-portfolio-template-dockerd.log"
     with log.open("ab") as out:
         subprocess.Popen(  # the engine outlives the test session on purpose
