@@ -22,7 +22,7 @@ def fresh_settings() -> None:
 def test_help_lists_every_job() -> None:
     result = runner.invoke(app, ["--help"])
 
-    for command in ("data", "train", "evaluate", "serve", "gpu-smoke"):
+    for command in ("data", "train", "evaluate", "report", "serve", "gpu-smoke"):
         assert command in result.output
 
 

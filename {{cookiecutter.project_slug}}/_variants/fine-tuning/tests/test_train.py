@@ -3,10 +3,13 @@ from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
+from transformers import AutoTokenizer
 
 from {{ cookiecutter.package_name }} import train
-from {{ cookiecutter.package_name }}.dataset import DataError
+from {{ cookiecutter.package_name }}.dataset import LABELS, DataError, load_jsonl
+from {{ cookiecutter.package_name }}.evaluation import normalize
 from {{ cookiecutter.package_name }}.modeling import BASE_MANIFEST
+from {{ cookiecutter.package_name }}.sft import encode
 
 from variant_fixtures import Trained, training_settings, write_small_splits
 
@@ -82,6 +85,39 @@ def test_results_files_hold_the_comparison_and_failures(trained: Trained) -> Non
     assert metrics["failures"] == len(trained.result.failures)
     assert "| fine-tuned |" in report
     assert "## Failure cases" in report
+
+
+@pytest.mark.slow
+def test_results_hold_every_test_answer_of_both_models(trained: Trained) -> None:
+    payload = json.loads((trained.settings.results_dir / "predictions.json").read_text())
+    examples = payload["examples"]
+    tuned_right = sum(normalize(row["tuned"]) == row["expected"] for row in examples)
+
+    assert payload["labels"] == list(LABELS)
+    assert len(examples) == 150
+    assert set(examples[0]) == {"example_id", "text", "expected", "base", "tuned"}
+    assert tuned_right / 150 == trained.result.tuned_metrics["accuracy"].value
+
+
+@pytest.mark.slow
+def test_results_hold_the_speed_memory_and_adapter_size_of_the_run(trained: Trained) -> None:
+    metrics = json.loads((trained.settings.results_dir / "metrics.json").read_text())
+    weights = trained.settings.adapter_dir / "adapter_model.safetensors"
+
+    assert metrics["device"] == "cpu"
+    assert metrics["memory_kind"] == "process max RSS"
+    assert metrics["peak_memory_mb"] > 100  # torch alone is more than that
+    assert metrics["train_seconds"] > 0
+    # Non-padding tokens only: every training example once per epoch, padding not counted.
+    tokenizer = AutoTokenizer.from_pretrained(str(trained.settings.adapter_dir))
+    examples = load_jsonl(trained.settings.split_path("train"))
+    per_epoch = sum(
+        len(encode(tokenizer, ex, trained.settings.max_length).input_ids) for ex in examples
+    )
+    assert metrics["train_tokens"] == trained.settings.epochs * per_epoch
+    rate = metrics["train_tokens"] / metrics["train_seconds"]
+    assert metrics["tokens_per_second"] == pytest.approx(rate, rel=0.01)
+    assert metrics["adapter_bytes"] == weights.stat().st_size
 
 
 @pytest.mark.slow

@@ -15,7 +15,7 @@ from .logs import configure_logging
 from .settings import get_settings
 
 app = typer.Typer(
-    help="Generate data, fine-tune with LoRA, evaluate, serve and smoke-test the model.",
+    help="Generate data, fine-tune with LoRA, evaluate, report, serve and smoke-test the model.",
     no_args_is_help=True,
 )
 logger = logging.getLogger(__name__)
@@ -76,6 +76,24 @@ def evaluate() -> None:
     if not report.is_file():
         raise _fail(f"{report} is missing: run `make train` first")
     typer.echo(report.read_text(encoding="utf-8"))
+
+
+@app.command()
+def report(
+    readme: Annotated[Path, typer.Option(help="README whose results sections to rewrite.")] = Path(
+        "README.md"
+    ),
+) -> None:
+    """Rewrite the README's results sections and docs/figures/ from results/ and MLflow."""
+    from .readme import MissingSectionError
+    from .report import ReportError, build
+
+    settings = get_settings()
+    try:
+        written = build(readme, settings.results_dir, settings.mlflow_tracking_uri)
+    except (ReportError, MissingSectionError, OSError) as exc:
+        raise _fail(str(exc)) from None
+    typer.echo("updated " + ", ".join(str(path) for path in written))
 
 
 @app.command("gpu-smoke")

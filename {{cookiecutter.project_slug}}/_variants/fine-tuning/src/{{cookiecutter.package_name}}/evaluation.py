@@ -79,6 +79,34 @@ def evaluate(
 
 
 @dataclass(frozen=True)
+class LabelScores:
+    """One label's precision, recall and F1 (point estimates) and its test support."""
+
+    precision: float
+    recall: float
+    f1: float
+    support: int
+
+
+def per_label(
+    expected: Sequence[str], predicted: Sequence[str], labels: Sequence[str]
+) -> dict[str, LabelScores]:
+    """Precision, recall and F1 of each label; a label never predicted has precision 0."""
+    guesses = [normalize(answer) for answer in predicted]
+    scores = {}
+    for label in labels:
+        pairs = list(zip(expected, guesses, strict=True))
+        tp = sum(truth == label and guess == label for truth, guess in pairs)
+        actual = sum(truth == label for truth, _ in pairs)
+        guessed = sum(guess == label for _, guess in pairs)
+        precision = tp / guessed if guessed else 0.0
+        recall = tp / actual if actual else 0.0
+        f1 = 2 * tp / (actual + guessed) if actual + guessed else 0.0
+        scores[label] = LabelScores(precision, recall, f1, actual)
+    return scores
+
+
+@dataclass(frozen=True)
 class Failure:
     example_id: str
     text: str

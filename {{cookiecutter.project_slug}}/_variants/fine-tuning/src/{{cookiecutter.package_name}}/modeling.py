@@ -7,6 +7,7 @@ CPU. Tests and `make gpu-smoke` use it; real runs name a hub model or a folder.
 
 import importlib.util
 import json
+import resource
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -248,3 +249,25 @@ def parameter_counts(model: "torch.nn.Module") -> tuple[int, int]:
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
     return trainable, total
+
+
+def peak_memory(device: str) -> tuple[float, str]:
+    """Peak memory in MiB since the last reset, and what was measured.
+
+    On CUDA: tensors allocated by torch (`max_memory_allocated`). On CPU: the
+    process's maximum resident set size, imports and data included.
+    """
+    if device == "cuda":  # pragma: no cover - needs a CUDA GPU
+        import torch
+
+        return torch.cuda.max_memory_allocated() / 2**20, "cuda max_memory_allocated"
+    # ru_maxrss is KiB on Linux.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "process max RSS"
+
+
+def adapter_bytes(folder: Path) -> int:
+    """Size on disk of the adapter weights in a folder written by `save_adapter`."""
+    weights = sorted(folder.glob("adapter_model.*"))
+    if not weights:
+        raise FileNotFoundError(f"no adapter_model.* weights in {folder}")
+    return sum(path.stat().st_size for path in weights)

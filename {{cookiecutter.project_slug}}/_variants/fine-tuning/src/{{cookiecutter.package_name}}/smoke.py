@@ -4,7 +4,6 @@ needs no download: it checks the machine and the stack, not the task.
 """
 
 import platform
-import resource
 import time
 from dataclasses import asdict, dataclass
 from typing import Literal
@@ -65,7 +64,7 @@ def run(
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from .modeling import add_lora, parameter_counts
+    from .modeling import add_lora, parameter_counts, peak_memory
 
     target = resolve_device(device, torch.cuda.is_available())
     shape = shape or (GPU_SHAPE if target == "cuda" else TinyShape())
@@ -118,12 +117,10 @@ def run(
         last_loss = step()
     if target == "cuda":  # pragma: no cover
         torch.cuda.synchronize()
-        peak_mb, kind = torch.cuda.max_memory_allocated() / 2**20, "cuda max_memory_allocated"
         name = torch.cuda.get_device_name()
     else:
-        # ru_maxrss is KiB on Linux: the whole process's peak, imports included.
-        peak_mb, kind = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "process max RSS"
         name = platform.processor() or platform.machine()
+    peak_mb, kind = peak_memory(target)
     elapsed = time.perf_counter() - started
     return SmokeResult(
         device=target,

@@ -7,6 +7,7 @@ tuned metrics with intervals, the failure table and the adapter as an artifact.
 import logging
 import shutil
 import tempfile
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,33 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+class Fit:
+    """What one `Trainer.train` call did, as measured around its optimizer steps."""
+
+    losses: list[float]
+    global_step: int
+    # Forward, backward and update only: evaluation, logging and checkpoints excluded.
+    step_seconds: float
+    # Non-padding tokens fed to those steps (this session's, when resuming).
+    tokens: int
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.tokens / self.step_seconds if self.step_seconds > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One test example with the base and the fine-tuned model's raw answers."""
+
+    example_id: str
+    text: str
+    expected: str
+    base: str
+    tuned: str
+
+
+@dataclass(frozen=True)
 class TrainResult:
     run_id: str
     base_metrics: dict[str, Estimate]
@@ -33,6 +61,9 @@ class TrainResult:
     promoted: bool
     promotion_failures: list[str]
     global_step: int
+    predictions: list[Prediction]
+    # Training speed and footprint: tokens/s, peak memory and the adapter's size on disk.
+    resources: dict[str, float | str]
     extra: dict[str, float] = field(default_factory=dict)
 
 
@@ -111,6 +142,33 @@ def _mlflow_callback() -> Any:
     return MlflowLossCallback()
 
 
+def _step_timer() -> Any:
+    """A Trainer callback that sums the wall time of optimizer steps and counts their tokens."""
+    import torch
+    from transformers import TrainerCallback
+
+    class StepTimer(TrainerCallback):
+        def __init__(self) -> None:
+            self.seconds = 0.0
+            self.tokens_before = 0
+            self.tokens = 0
+            self._started = 0.0
+
+        def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            self.tokens_before = int(state.num_input_tokens_seen)
+
+        def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            self._started = time.perf_counter()
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            if torch.cuda.is_available():  # pragma: no cover - kernels run asynchronously
+                torch.cuda.synchronize()
+            self.seconds += time.perf_counter() - self._started
+            self.tokens = int(state.num_input_tokens_seen) - self.tokens_before
+
+    return StepTimer()
+
+
 def fine_tune(
     model: Any,
     tokenizer: "PreTrainedTokenizerBase",
@@ -119,8 +177,8 @@ def fine_tune(
     precision: modeling.Precision,
     *,
     callbacks: list[Any] | None = None,
-) -> tuple[list[float], int]:
-    """Run the Trainer (resuming if asked); return the logged training losses and the step."""
+) -> Fit:
+    """Run the Trainer (resuming if asked); return the losses, the step and its speed."""
     from transformers import Trainer, TrainingArguments
 
     def features(split: str) -> sft.FeatureDataset:
@@ -153,15 +211,17 @@ def fine_tune(
         disable_tqdm=not settings.progress,
         remove_unused_columns=False,
         dataloader_num_workers=0,
+        include_num_input_tokens_seen="non_padding",
     )
     model.config.use_cache = False  # incompatible with gradient checkpointing
+    timer = _step_timer()
     trainer = Trainer(
         model=model,
         args=args,
         train_dataset=features("train"),
         eval_dataset=features("validation"),
         data_collator=sft.Collator(int(tokenizer.pad_token_id)),
-        callbacks=callbacks or [],
+        callbacks=[timer, *(callbacks or [])],
     )
     resume = last_checkpoint(settings.checkpoint_dir) if settings.resume else None
     if resume:
@@ -169,7 +229,7 @@ def fine_tune(
     trainer.train(resume_from_checkpoint=resume)
     model.config.use_cache = True
     losses = [float(entry["loss"]) for entry in trainer.state.log_history if "loss" in entry]
-    return losses, int(trainer.state.global_step)
+    return Fit(losses, int(trainer.state.global_step), timer.seconds, timer.tokens)
 
 
 def merge_max_abs_diff(
@@ -239,7 +299,7 @@ def _tracked_job(
 
     test = splits["test"]
     base.train(False)
-    _, base_metrics = _evaluate(base, tokenizer, test, settings)
+    base_answers, base_metrics = _evaluate(base, tokenizer, test, settings)
     model = modeling.add_lora(
         base,
         rank=settings.lora_rank,
@@ -250,15 +310,28 @@ def _tracked_job(
     )
     trainable, total = modeling.parameter_counts(model)
     mlflow.log_params({"trainable_parameters": trainable, "total_parameters": total})
-    losses, step = fine_tune(
-        model, tokenizer, splits, settings, precision, callbacks=[_mlflow_callback()]
-    )
+    if precision.device == "cuda":  # pragma: no cover - needs a CUDA GPU
+        import torch
+
+        torch.cuda.reset_peak_memory_stats()
+    fit = fine_tune(model, tokenizer, splits, settings, precision, callbacks=[_mlflow_callback()])
+    peak_mb, memory_kind = modeling.peak_memory(precision.device)
+    losses = fit.losses
     model.eval()
     tuned_answers, tuned_metrics = _evaluate(model, tokenizer, test, settings)
     cases = evaluation.failures(
         [ex.id for ex in test], [ex.text for ex in test], dataset.labels_of(test), tuned_answers
     )
     modeling.save_adapter(model, tokenizer, staging)
+    resources: dict[str, float | str] = {
+        "device": precision.device,
+        "train_seconds": round(fit.step_seconds, 3),
+        "train_tokens": fit.tokens,
+        "tokens_per_second": round(fit.tokens_per_second, 1),
+        "peak_memory_mb": round(peak_mb, 1),
+        "memory_kind": memory_kind,
+        "adapter_bytes": modeling.adapter_bytes(staging),
+    }
     mlflow.log_artifacts(str(staging), artifact_path="adapter")
     diff = merge_max_abs_diff(model, tokenizer, test[:32], precision)
     lift = tuned_metrics["accuracy"].value - base_metrics["accuracy"].value
@@ -267,6 +340,7 @@ def _tracked_job(
         **{f"tuned_{k}": v.value for k, v in tuned_metrics.items()},
         **{f"tuned_{k}_low": v.low for k, v in tuned_metrics.items()},
         "accuracy_lift": lift,
+        **{k: float(v) for k, v in resources.items() if not isinstance(v, str)},
     }
     if losses:
         metrics["final_train_loss"] = losses[-1]
@@ -285,7 +359,12 @@ def _tracked_job(
         failures=cases,
         promoted=not failures,
         promotion_failures=failures,
-        global_step=step,
+        global_step=fit.global_step,
+        predictions=[
+            Prediction(ex.id, ex.text, ex.completion, base_answer, tuned_answer)
+            for ex, base_answer, tuned_answer in zip(test, base_answers, tuned_answers, strict=True)
+        ],
+        resources=resources,
         extra={"trainable_parameters": trainable, "total_parameters": total},
     )
 
@@ -338,9 +417,14 @@ def _write_results(result: TrainResult, settings: Settings) -> None:
         "promoted": result.promoted,
         "promotion_failures": result.promotion_failures,
         "global_step": result.global_step,
+        **result.resources,
         **result.extra,
     }
     write_json(settings.results_dir / "metrics.json", payload)
+    write_json(
+        settings.results_dir / "predictions.json",
+        {"labels": list(dataset.LABELS), "examples": [asdict(p) for p in result.predictions]},
+    )
     table = evaluation.comparison_table(
         {"base": result.base_metrics, "fine-tuned": result.tuned_metrics}
     )
