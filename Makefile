@@ -1,5 +1,7 @@
 # Developer tasks for the template itself; generated projects have their own Makefile.
 .DEFAULT_GOAL := help
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 RUN := uv run
 OUT ?= /tmp/ml-portfolio-bake
 VARIANT ?= serving
@@ -25,8 +27,10 @@ bake: ## Generate VARIANT into OUT without prompts, replacing an earlier bake
 	$(RUN) cookiecutter --no-input --output-dir "$(OUT)" . variant=$(VARIANT)
 	@echo "baked into $(OUT)"
 
-bench: ## Benchmarks (figures and ratios, no asserts); writes benchmarks/results.md
-	{ $(RUN) python benchmarks/generation.py; echo; $(RUN) python benchmarks/serving.py; } \
+BENCHMARKS := generation serving retrieval training images time_to_green
+
+bench: ## Every benchmark (figures and ratios, no asserts); writes benchmarks/results.md
+	@for name in $(BENCHMARKS); do $(RUN) python benchmarks/$$name.py || exit 1; echo; done \
 		| tee benchmarks/results.md
 
 clean: ## Remove caches

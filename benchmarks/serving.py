@@ -5,10 +5,12 @@ measures, side by side in one run:
 - in-process predictions/s for one account at a time, through the compiled
   scorer the API uses and through the plain scikit-learn pipeline (what a user
   would otherwise serve);
-- the project's own load test over HTTP (closed loop, 8 clients) against
-  `serve --workers 1` and `--workers 2`.
+- the project's own load test over HTTP against `serve --workers 1` and `2`:
+  closed loop (8 clients, the throughput it sustains) and open loop (a fixed
+  request rate, latency counted from when each request was due), the latter
+  with Prometheus metrics on and off (METRICS_ENABLED=false) to price them.
 
-    uv run python benchmarks/serving.py [--requests 3000]
+    uv run python benchmarks/serving.py [--requests 3000] [--rates 200,400]
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 from cookiecutter.main import cookiecutter
@@ -49,9 +52,9 @@ print(json.dumps({{"compiled": rate(served.classifier), "pipeline": rate(pipelin
 """
 
 
-def project_env() -> dict[str, str]:
+def project_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
-    env.update({"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1"})
+    env.update({"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1", **extra})
     return env
 
 
@@ -91,21 +94,29 @@ def wait_ready(port: int, seconds: float = 120) -> None:
     sys.exit(f"the API on port {port} never became ready")
 
 
+@dataclass(frozen=True)
+class Load:
+    requests: int
+    batch: int = 1
+    rate: float | None = None  # open loop at this many requests/s; None: 8 clients
+
+
 def http_run(
-    project: Path, slug: str, workers: int, requests: int, batch: int
+    project: Path, slug: str, workers: int, load: Load, metrics: bool = True
 ) -> dict[str, float]:
     port = free_port()
     server = subprocess.Popen(
         ["uv", "run", slug, "serve", "--port", str(port), "--workers", str(workers)],
         cwd=project,
-        env=project_env(),
+        env=project_env(METRICS_ENABLED=str(metrics).lower()),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
     try:
         wait_ready(port)
-        output = project / "results" / f"bench_{workers}_{batch}.json"
+        output = project / "results" / "bench.json"
+        pace = ["--rate", str(load.rate)] if load.rate else ["--concurrency", "8"]
         sh(
             "uv",
             "run",
@@ -114,11 +125,10 @@ def http_run(
             "--url",
             f"http://127.0.0.1:{port}",
             "--requests",
-            str(requests // batch),
-            "--concurrency",
-            "8",
+            str(load.requests // load.batch),
+            *pace,
             "--batch-size",
-            str(batch),
+            str(load.batch),
             "--output",
             str(output),
             cwd=project,
@@ -133,7 +143,11 @@ def http_run(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument(
+        "--rates", default="200,400", help="Open-loop requests/s, comma-separated."
+    )
     args = parser.parse_args()
+    rates_s = [float(rate) for rate in args.rates.split(",") if rate]
     with tempfile.TemporaryDirectory() as scratch:
         project = Path(
             cookiecutter(
@@ -175,12 +189,34 @@ def main() -> None:
         print("|---|---|---|---|---|---|")
         for batch in (1, 100):
             for workers in (1, 2):
-                r = http_run(project, slug, workers, args.requests, batch)
+                r = http_run(project, slug, workers, Load(args.requests, batch))
                 rps, pps = r["requests_per_second"], r["predictions_per_second"]
                 print(
                     f"| {batch} per request | {workers} | {rps:,} | {pps:,} | "
                     f"{r['p50_ms']} | {r['p99_ms']} |"
                 )
+        print(
+            "\n| open loop, 1 account per request | workers | /metrics | sent req/s "
+            "| p50 ms | p95 ms | p99 ms | errors | p99 ratio, metrics on/off |"
+        )
+        print("|---|---|---|---|---|---|---|---|---|")
+        for rate in rates_s:
+            for workers in (1, 2):
+                by_metrics = {
+                    metrics: http_run(
+                        project, slug, workers, Load(args.requests, rate=rate), metrics
+                    )
+                    for metrics in (False, True)
+                }
+                on, off = by_metrics[True]["p99_ms"], by_metrics[False]["p99_ms"]
+                ratio = on / max(off, 1e-9)
+                for metrics, r in by_metrics.items():
+                    shown = f"{ratio:.2f}" if metrics else "1.0"
+                    print(
+                        f"| {rate:g} req/s | {workers} | {'on' if metrics else 'off'} "
+                        f"| {r['requests_per_second']:,} | {r['p50_ms']} "
+                        f"| {r['p95_ms']} | {r['p99_ms']} | {r['errors']} | {shown} |"
+                    )
 
 
 if __name__ == "__main__":

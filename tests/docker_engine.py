@@ -181,14 +181,37 @@ def ensure_engine_and_base() -> str:
         return client
 
 
+def ensure_wheelhouse_builder(folder: Path) -> str:
+    """A builder image: the local base plus `folder` at the same absolute path.
+
+    A baked project locked against the local CPU torch wheel records that folder
+    in uv.lock; the Dockerfile's `ARG BUILDER_IMAGE` lets the build stage see it
+    while the runtime stage stays the plain base, so image sizes are honest.
+    """
+    tag = f"{BASE_IMAGE}-wheelhouse"
+    with machine_lock():
+        try:
+            sh(docker(), "image", "inspect", tag, timeout=30)
+        except RuntimeError:
+            with tempfile.TemporaryDirectory() as context:
+                shutil.copytree(folder, Path(context) / "wheels")
+                (Path(context) / "Dockerfile").write_text(
+                    f"FROM {BASE_IMAGE}\nCOPY wheels/ {folder.resolve()}/\n"
+                )
+                sh(docker(), "build", "-t", tag, context, env=buildkit_env())
+    return tag
+
+
 def buildkit_env() -> dict[str, str]:
     """BuildKit is needed for the Dockerfile's secret and cache mounts."""
     return {**os.environ, "DOCKER_BUILDKIT": "1"}
 
 
-def build_args() -> list[str]:
+def build_args(builder: str | None = None) -> list[str]:
     """Reach the package index from the build; the host CA goes in as a secret."""
     args = ["--network", "host", "--build-arg", f"BASE_IMAGE={BASE_IMAGE}"]
+    if builder:
+        args += ["--build-arg", f"BUILDER_IMAGE={builder}"]
     if CA_BUNDLE.is_file():
         args += ["--secret", f"id=ca,src={CA_BUNDLE}"]
     return args

@@ -369,10 +369,12 @@ def use_local_torch(project: Path) -> dict[str, str]:
     """Point a baked project's uv at the CPU torch wheel that lies on this machine.
 
     uv ignores pip's configuration, so a project that needs torch would download a
-    multi-GB CUDA build. This edits only the baked copy (never the template): pin
-    torch to the local wheel's version, drop any PyTorch index source, and return
-    the environment that lets uv find the wheel. Without such a wheel it changes
-    nothing and the project resolves torch from the index as a user's would.
+    multi-GB CUDA build, and the project's PyTorch CPU index is unreachable here.
+    This edits only the baked copy (never the template): the `pytorch-cpu` index
+    becomes the local wheel folder (a flat index), torch is pinned to that wheel's
+    version, and the returned environment lets uv find the wheel; a project whose
+    torch build is an extra gets `UV_FLAGS=--extra cpu` for its Make targets.
+    Without such a wheel it changes nothing and torch resolves as a user's would.
     """
     import tomlkit  # noqa: PLC0415
 
@@ -386,16 +388,17 @@ def use_local_torch(project: Path) -> dict[str, str]:
         return {}
     pyproject = project / "pyproject.toml"
     document = tomlkit.parse(pyproject.read_text(encoding="utf-8"))
-    tool = document.setdefault("tool", tomlkit.table())
-    uv = tool.setdefault("uv", tomlkit.table())
+    uv = document.setdefault("tool", tomlkit.table()).setdefault("uv", tomlkit.table())
     uv["constraint-dependencies"] = [f"torch=={wheels[0]['version']}"]
-    sources = uv.get("sources")
-    if sources is not None and "torch" in sources:
-        del sources["torch"]
-    if "index" in uv:
-        del uv["index"]
+    for index in uv.get("index", []):
+        if index["name"] == "pytorch-cpu":
+            index["url"] = str(Path(folder).resolve())
+            index["format"] = "flat"
     pyproject.write_text(tomlkit.dumps(document), encoding="utf-8")
-    return {"UV_FIND_LINKS": folder}
+    env = {"UV_FIND_LINKS": folder}
+    if "cpu" in document.get("project", {}).get("optional-dependencies", {}):
+        env["UV_FLAGS"] = "--extra cpu"
+    return env
 
 
 def project_env(**extra: str) -> dict[str, str]:

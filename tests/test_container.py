@@ -1,23 +1,35 @@
-"""Every serving variant's image builds from its Dockerfile and serves as non-root.
+"""Every variant's image builds from its Dockerfile and serves as non-root.
 
-The image is built through `ARG BASE_IMAGE` on a local Debian base (no registry
-here), run with its port published on loopback, and asked for `/health`,
-`/ready` and a real prediction. Secrets planted in the project must not reach it.
+Each image is built through `ARG BASE_IMAGE` on a local Debian base (no registry
+here) after the project's own `make artifacts`, run with its port published on
+loopback, and asked for `/health`, `/ready` and a real answer from its main
+endpoint. Secrets planted in the project must not reach it. Torch variants are
+built through `ARG BUILDER_IMAGE` on a builder that holds the local CPU torch
+wheel their lock names; the runtime stage is the plain base in every case.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
-from docker_engine import build_args, buildkit_env, ensure_engine_and_base, sh
+from docker_engine import (
+    build_args,
+    buildkit_env,
+    ensure_engine_and_base,
+    ensure_wheelhouse_builder,
+    sh,
+)
 
-from support import call, free_port, make
+from support import call, free_port, make, use_local_torch
 
 ACCOUNT = {
     "tenure_months": 2,
@@ -27,6 +39,58 @@ ACCOUNT = {
     "payment_method": "electronic-check",
     "has_internet": True,
 }
+MESSAGE = "Hi, why did my bill go up."
+
+
+def _churns(body: dict[str, Any]) -> bool:
+    return body["predictions"][0]["churn"] is True
+
+
+def _cites_api_keys_page(body: dict[str, Any]) -> bool:
+    # kb-23 is the page "API authentication and API keys".
+    return bool(body["sources"][0]["doc_id"] == "kb-23")
+
+
+def _routes_to_billing(body: dict[str, Any]) -> bool:
+    return body["label"] == "billing" and body["adapter"] is True
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    shipped: str
+    endpoint: str
+    good: dict[str, Any]
+    bad: dict[str, Any]
+    answered_right: Callable[[dict[str, Any]], bool]
+
+
+VARIANTS = [
+    Variant(
+        "serving",
+        "models",
+        "/predict",
+        ACCOUNT,
+        ACCOUNT | {"contract": "weekly"},
+        _churns,
+    ),
+    Variant(
+        "rag",
+        "index",
+        "/query",
+        {"question": "How do I rotate an API key without downtime?"},
+        {"question": ""},
+        _cites_api_keys_page,
+    ),
+    Variant(
+        "fine-tuning",
+        "models",
+        "/generate",
+        {"prompt": MESSAGE},
+        {"prompt": MESSAGE, "max_new_tokens": 0},
+        _routes_to_billing,
+    ),
+]
 
 
 @pytest.fixture(scope="module")
@@ -34,40 +98,63 @@ def client() -> str:
     return ensure_engine_and_base()
 
 
-@pytest.fixture
-def serving_image(
-    client: str, fresh_bake: Callable[[Mapping[str, str]], Path]
-) -> Iterator[tuple[str, Path]]:
-    project = fresh_bake({"variant": "serving", "init_git": "no"})
-    make(project, "install", offline=False)
-    make(project, "train")
+@pytest.fixture(params=VARIANTS, ids=[variant.name for variant in VARIANTS])
+def image(
+    request: pytest.FixtureRequest,
+    client: str,
+    fresh_bake: Callable[[Mapping[str, str]], Path],
+) -> Iterator[tuple[Variant, str]]:
+    variant: Variant = request.param
+    project = fresh_bake({"variant": variant.name, "init_git": "no"})
+    torch_env = use_local_torch(project)
+    builder = None
+    if torch_env:
+        builder = ensure_wheelhouse_builder(Path(torch_env["UV_FIND_LINKS"]))
+    make(project, "install", offline=False, extra_env=torch_env)
+    # CI=true: what the generated workflow's docker job runs (a tiny base model
+    # for fine-tuning, which has neither the hub nor a GPU there).
+    make(project, "artifacts", extra_env={**torch_env, "CI": "true"})
     # Planted where a careless Dockerfile or .dockerignore would pick them up.
     (project / ".env").write_text("API_KEY=planted-secret\n")
-    (project / "models" / ".env").write_text("API_KEY=planted-secret\n")
+    (project / variant.shipped / ".env").write_text("API_KEY=planted-secret\n")
     (project / "src" / "credentials.json").write_text('{"token": "planted-secret"}\n')
-    tag = f"ml-portfolio-test/serving:{uuid.uuid4().hex[:8]}"
+    tag = f"ml-portfolio-test/{variant.name}:{uuid.uuid4().hex[:8]}"
+    started = time.monotonic()
     sh(
         client,
         "build",
-        *build_args(),
+        *build_args(builder),
         "-t",
         tag,
         str(project),
-        timeout=1200,
+        timeout=1800,
         env=buildkit_env(),
     )
+    build_s = time.monotonic() - started
     try:
-        yield tag, project
+        size_mb = int(sh(client, "image", "inspect", "-f", "{{.Size}}", tag)) / 1e6
+        _record(variant.name, size_mb, build_s)
+        yield variant, tag
     finally:
         subprocess.run([client, "rmi", "-f", tag], capture_output=True, check=False)
 
 
-def test_serving_image_answers_as_non_root_without_planted_secrets(
-    client: str, serving_image: tuple[str, Path]
+def _record(variant: str, size_mb: float, build_s: float) -> None:
+    """Print the figures, and append them where IMAGE_REPORT points (benchmarks)."""
+    line = f"{variant} image: {size_mb:.0f} MB, built in {build_s:.0f} s"
+    print(line)
+    report = os.environ.get("IMAGE_REPORT")
+    if report:
+        with Path(report).open("a", encoding="utf-8") as handle:
+            record = {"variant": variant, "size_mb": round(size_mb)}
+            record["build_s"] = round(build_s)
+            handle.write(json.dumps(record) + "\n")
+
+
+def test_image_answers_as_non_root_without_planted_secrets(
+    client: str, image: tuple[Variant, str]
 ) -> None:
-    tag, _ = serving_image
-    size_mb = int(sh(client, "image", "inspect", "-f", "{{.Size}}", tag)) / 1e6
-    print(f"serving image size: {size_mb:.0f} MB")
+    variant, tag = image
     leaked = sh(
         client,
         "run",
@@ -79,21 +166,21 @@ def test_serving_image_answers_as_non_root_without_planted_secrets(
         "grep -rl planted-secret /app /home /tmp 2>/dev/null || true",
     )
     port = free_port()
-    name = f"serving-{uuid.uuid4().hex[:8]}"
+    name = f"{variant.name}-{uuid.uuid4().hex[:8]}"
     sh(client, "run", "-d", "--name", name, "-p", f"127.0.0.1:{port}:8000", tag)
     base = f"http://127.0.0.1:{port}"
     try:
-        status, deadline = 0, time.monotonic() + 120
-        while status != 200 and time.monotonic() < deadline:
+        ready, deadline = (0, ""), time.monotonic() + 180
+        while ready[0] != 200 and time.monotonic() < deadline:
             try:
-                status, _ = call(f"{base}/ready")
+                ready = call(f"{base}/ready")
             except OSError:
-                status = 0
-            if status != 200:
+                ready = (0, "")
+            if ready[0] != 200:
                 time.sleep(0.5)
         health = call(f"{base}/health")
-        predicted = call(f"{base}/predict", ACCOUNT)
-        invalid = call(f"{base}/predict", ACCOUNT | {"contract": "weekly"})
+        answered = call(f"{base}{variant.endpoint}", variant.good)
+        invalid = call(f"{base}{variant.endpoint}", variant.bad)
         uid = sh(client, "exec", name, "id", "-u").strip()
     finally:
         logs = subprocess.run(
@@ -101,10 +188,10 @@ def test_serving_image_answers_as_non_root_without_planted_secrets(
         )
         subprocess.run([client, "rm", "-f", name], capture_output=True, check=False)
 
-    assert status == 200, logs.stdout + logs.stderr
+    assert ready[0] == 200, f"{ready}\n{logs.stdout}{logs.stderr}"
     assert health[0] == 200
-    assert predicted[0] == 200
-    assert json.loads(predicted[1])["predictions"][0]["churn"] is True
+    assert answered[0] == 200, answered
+    assert variant.answered_right(json.loads(answered[1])), answered[1]
     assert invalid[0] == 422
     assert uid == "10001"
     assert leaked.strip() == ""

@@ -15,10 +15,10 @@ from {{ cookiecutter.package_name }}.service import (
 pytestmark = pytest.mark.anyio
 
 
-def _app() -> tuple[FastAPI, ServiceState]:
+def _app(metrics: bool = True) -> tuple[FastAPI, ServiceState]:
     app = FastAPI()
     state = ServiceState()
-    instrument(app, state)
+    instrument(app, state, metrics=metrics)
 
     @app.get("/items/{item_id}")
     async def item(item_id: int) -> dict[str, int]:
@@ -106,6 +106,21 @@ async def test_metrics_count_requests_by_route_template(
     assert 'http_requests_total{method="GET",route="/items/{item_id}",status="200"} 3.0' in body
     assert 'route="unmatched",status="404"' in body
     assert "http_request_duration_seconds_bucket" in body
+
+
+async def test_metrics_off_drops_the_endpoint_and_the_counters_but_keeps_request_ids() -> None:
+    app, state = _app(metrics=False)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        item = await client.get("/items/1", headers={REQUEST_ID_HEADER: "trace-2"})
+        scraped = await client.get("/metrics")
+
+    assert item.headers[REQUEST_ID_HEADER] == "trace-2"
+    assert scraped.status_code == 404
+    counted = state.metrics.registry.get_sample_value(
+        "http_requests_total", {"method": "GET", "route": "/items/{item_id}", "status": "200"}
+    )
+    assert counted is None
 
 
 async def test_unhandled_error_is_500_with_request_id(

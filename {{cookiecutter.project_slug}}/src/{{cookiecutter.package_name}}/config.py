@@ -41,3 +41,6 @@ class ProjectSettings(BaseSettings):
     )
     api_port: int = Field(default=8000, ge=1, le=65535)
     api_workers: int = Field(default=1, ge=1, le=64)
+    metrics_enabled: bool = Field(
+        default=True, description="Prometheus request metrics and GET /metrics."
+    )

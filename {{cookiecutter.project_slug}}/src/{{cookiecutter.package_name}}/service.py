@@ -78,7 +78,7 @@ def _route_label(scope: Scope) -> str:
     return path if isinstance(path, str) else "unmatched"
 
 
-def probes_router(state: ServiceState) -> APIRouter:
+def probes_router(state: ServiceState, metrics: bool = True) -> APIRouter:
     """`/health` (the process is up), `/ready` (it can serve) and `/metrics`."""
     router = APIRouter(tags=["operations"])
 
@@ -95,12 +95,13 @@ def probes_router(state: ServiceState) -> APIRouter:
             )
         return JSONResponse({"status": "ready", "model_version": state.model_version})
 
-    @router.get("/metrics")
-    async def metrics() -> Response:
+    async def scrape() -> Response:
         for refresh in state.before_scrape:
             refresh()
         return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
+    if metrics:
+        router.add_api_route("/metrics", scrape, methods=["GET"])
     return router
 
 
@@ -111,9 +112,10 @@ class ObservabilityMiddleware:
     wraps every request in extra tasks and streams and costs far more per call.
     """
 
-    def __init__(self, app: ASGIApp, state: ServiceState) -> None:
+    def __init__(self, app: ASGIApp, state: ServiceState, metrics: bool = True) -> None:
         self.app = app
         self.state = state
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -153,8 +155,9 @@ class ObservabilityMiddleware:
     def _record(self, scope: Scope, status_code: int, elapsed: float, request_id: str) -> None:
         route = _route_label(scope)
         method = scope["method"]
-        self.state.metrics.requests.labels(method, route, str(status_code)).inc()
-        self.state.metrics.latency.labels(method, route).observe(elapsed)
+        if self.metrics:
+            self.state.metrics.requests.labels(method, route, str(status_code)).inc()
+            self.state.metrics.latency.labels(method, route).observe(elapsed)
         logger.info(
             "request",
             extra={
@@ -167,10 +170,14 @@ class ObservabilityMiddleware:
         )
 
 
-def instrument(app: FastAPI, state: ServiceState) -> None:
-    """Add the probes and the observability middleware to `app`."""
-    app.include_router(probes_router(state))
-    app.add_middleware(ObservabilityMiddleware, state=state)
+def instrument(app: FastAPI, state: ServiceState, metrics: bool = True) -> None:
+    """Add the probes and the observability middleware to `app`.
+
+    `metrics=False` (METRICS_ENABLED=false) keeps request ids and logs but drops
+    the Prometheus counters and `/metrics`, to measure what they cost.
+    """
+    app.include_router(probes_router(state, metrics))
+    app.add_middleware(ObservabilityMiddleware, state=state, metrics=metrics)
 
 
 def serve(

@@ -54,6 +54,12 @@ def test_latency_table_has_a_row_per_run() -> None:
     assert table.splitlines()[3].startswith("| 100 accounts per request, 4 clients |")
 
 
+def test_latency_table_names_an_open_loop_run_by_its_rate() -> None:
+    row = latency_table([RUN | {"concurrency": 0, "target_rate": 200.0}]).splitlines()[2]
+
+    assert row.startswith("| 1 account per request, 200 requests/s, open loop |")
+
+
 def test_latency_section_without_runs_says_how_to_make_one() -> None:
     assert "make load-test" in latency_table([])
 

@@ -171,24 +171,32 @@ def serve(
 
 @app.command("load-test")
 def load_test(
+    *,
     url: Annotated[str, typer.Option(help="Base URL of a running API.")] = "http://127.0.0.1:8000",
     requests: Annotated[int, typer.Option(min=1, max=1_000_000)] = 2000,
     concurrency: Annotated[int, typer.Option(min=1, max=1000)] = 8,
     batch_size: Annotated[int, typer.Option(min=1, max=1000)] = 1,
+    rate: Annotated[
+        float | None,
+        typer.Option(min=0.1, help="Open loop: send this many requests/s whatever the answers."),
+    ] = None,
     output: Annotated[Path, typer.Option(help="Results file.")] = Path("results/load_test.json"),
 ) -> None:
     """Send a fixed number of /predict requests and record p50/p95/p99 and throughput."""
     import httpx
 
     from .files import write_json
-    from .loadtest import run
+    from .loadtest import run, run_open_loop
 
     async def go() -> dict[str, object]:
         async with httpx.AsyncClient(base_url=url, timeout=30) as client:
             ready = await client.get("/ready")
             if ready.status_code != 200:
                 raise _fail(f"{url}/ready answered {ready.status_code}: start the API first")
-            result = await run(client, requests, concurrency, batch_size)
+            if rate is None:
+                result = await run(client, requests, concurrency, batch_size)
+            else:
+                result = await run_open_loop(client, requests, rate, batch_size)
         return result.as_dict()
 
     try:

@@ -56,7 +56,12 @@ def latency_table(runs: list[dict[str, Any]]) -> str:
     ]
     for run in runs:
         per = "account" if run["batch_size"] == 1 else "accounts"
-        load = f"{run['batch_size']} {per} per request, {run['concurrency']} clients"
+        clients = (
+            f"{run['target_rate']:g} requests/s, open loop"
+            if run.get("target_rate")
+            else f"{run['concurrency']} clients"
+        )
+        load = f"{run['batch_size']} {per} per request, {clients}"
         lines.append(
             f"| {load} | {run['requests']:,} | {run['errors']} | {run['requests_per_second']:,} "
             f"| {run['predictions_per_second']:,} | {run['p50_ms']:.2f} | {run['p95_ms']:.2f} "
