@@ -5,6 +5,7 @@ import pytest
 from typer.testing import CliRunner
 
 from {{ cookiecutter.package_name }}.cli import app
+from {{ cookiecutter.package_name }}.report import Benchmark
 from {{ cookiecutter.package_name }}.settings import get_settings
 
 from variant_fixtures import HANDBOOK
@@ -81,3 +82,6 @@ def test_benchmark_reports_latency_percentiles_and_throughput() -> None:
     for latency in figures["latency"].values():
         assert 0 < latency["p50_ms"] <= latency["p95_ms"]
     assert "synthetic (200 chunks)" in figures["ingest_chunks_per_s"]
+    assert figures["load_average"] >= 0
+    # The report reads what the benchmark writes.
+    assert Benchmark.model_validate(figures).latency["bm25"].p50_ms > 0

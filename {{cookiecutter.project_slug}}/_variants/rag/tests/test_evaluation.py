@@ -1,3 +1,4 @@
+import json
 from pathlib import Path
 
 import mlflow
@@ -13,6 +14,7 @@ from {{ cookiecutter.package_name }}.evaluation import (
     markdown_table,
 )
 from {{ cookiecutter.package_name }}.index import ScoredChunk
+from {{ cookiecutter.package_name }}.report import Evaluation, load
 from {{ cookiecutter.package_name }}.retrieval import Retriever
 
 from variant_fixtures import HANDBOOK, Indexed, rag_settings
@@ -90,7 +92,16 @@ def test_evaluation_writes_table_plot_and_one_mlflow_run_per_configuration(
     table = (workdir / "results" / "retrieval_eval.md").read_text()
     assert table == markdown_table(results)
     assert (workdir / "results" / "retrieval_eval.png").read_bytes()[:4] == b"\x89PNG"
-    assert (workdir / "results" / "retrieval_eval.json").is_file()
+    saved = json.loads((workdir / "results" / "retrieval_eval.json").read_text())
+    assert (saved["documents"], saved["queries"], saved["judgements"]) == (45, 70, 99)
+    assert saved["settings"]["chunking"] == "headings"
+    assert [(r["chunking"], r["retriever"]) for r in saved["results"]] == [
+        (r.chunking, r.retriever) for r in results
+    ]
+    assert saved["results"][0]["metrics"] == results[0].metrics
+    # The report reads what the evaluation writes.
+    read_back = load(workdir / "results" / "retrieval_eval.json", Evaluation, "evaluate")
+    assert markdown_table(read_back.results) == table
     mlflow.set_tracking_uri(f"sqlite:///{workdir / 'mlflow.db'}")
     runs = mlflow.search_runs(search_all_experiments=True, output_format="list")
     assert len(runs) == len(results)

@@ -22,6 +22,7 @@ from {{ cookiecutter.package_name }}.pipeline import Engine, ingest, load_engine
 from {{ cookiecutter.package_name }}.settings import Settings, get_settings
 
 HANDBOOK = Path(__file__).resolve().parents[1] / "data" / "handbook"
+PROJECT_README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 def rag_settings(workdir: Path, **overrides: object) -> Settings:

@@ -4,6 +4,7 @@ Ingest throughput is measured on the bundled corpus and on synthetic chunks (sen
 of the corpus shuffled into new chunks), so the figure at 10k chunks is reproducible.
 """
 
+import os
 import random
 import tempfile
 import time
@@ -82,9 +83,10 @@ def run(
     synthetic: int,
 ) -> dict[str, object]:
     corpus_chunks = chunk_documents(documents, chunking, chunk_size, chunk_overlap)
-    return {
+    figures: dict[str, object] = {
         "embedding_model": embedder.name,
         "queries": len(queries),
+        "cpus": os.cpu_count(),
         "latency": latency(retrievers, queries),
         "ingest_chunks_per_s": {
             f"bundled ({len(corpus_chunks)} chunks)": round(
@@ -95,3 +97,6 @@ def run(
             ),
         },
     }
+    # Other work on the machine slows every figure: record how busy it was.
+    figures["load_average"] = round(os.getloadavg()[0], 1)
+    return figures

@@ -92,9 +92,10 @@ def benchmark(
     synthetic: Annotated[int, typer.Option(min=1, help="Synthetic chunks to ingest.")] = 10_000,
     output: Annotated[Path, typer.Option(help="Results file.")] = Path("results/benchmark.json"),
 ) -> None:
-    """Query latency p50/p95 per retriever and ingest throughput (chunks/s)."""
+    """Query latency p50/p95 per retriever and ingest throughput (chunks/s); see `report`."""
     from .benchmark import run
     from .corpus import load_documents, load_queries
+    from .files import write_json
     from .index import IndexNotFoundError
     from .pipeline import load_engine
 
@@ -114,9 +115,26 @@ def benchmark(
         batch_size=settings.embedding_batch_size,
         synthetic=synthetic,
     )
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+    write_json(output, figures)
     typer.echo(json.dumps(figures, indent=2))
+
+
+@app.command()
+def report(
+    readme: Annotated[Path, typer.Option(help="README whose results sections to rewrite.")] = Path(
+        "README.md"
+    ),
+) -> None:
+    """Rewrite the README's results tables and docs/ figure from results/."""
+    from .readme import MissingSectionError
+    from .report import ReportError, write_report
+
+    settings = get_settings()
+    try:
+        figure = write_report(settings.results_dir, readme)
+    except (ReportError, MissingSectionError, OSError) as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(f"updated {readme} and {figure}")
 
 
 @app.command()

@@ -1,17 +1,19 @@
 """Every chunking strategy x retriever on the bundled judgements, with a random floor.
 
 Each configuration is one MLflow run (params, metrics, data hashes, git commit); the
-comparison is also written as a Markdown table and a PNG plot for the README.
+comparison is also written to results/ as JSON, a Markdown table and a PNG plot, from
+which `make report` rebuilds the README's results (see `report.py`).
 """
 
-import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
 
 from .corpus import Document, data_files, load_documents, load_qrels, load_queries
 from .embeddings import Embedder, load_embedder
+from .files import atomic_path, write_json, write_text
 from .index import ScoredChunk
 from .metrics import METRICS, Qrels, documents_from_chunks, mean_scores, score_query
 from .pipeline import build_index
@@ -21,6 +23,19 @@ from .settings import Settings
 STRATEGIES = ("fixed", "headings", "sentences")
 RETRIEVERS = ("bm25", "dense", "hybrid")
 BASELINE = "random"
+
+
+class Row(Protocol):
+    """One configuration's scores: a fresh `ConfigResult` or a row read back from results/."""
+
+    @property
+    def chunking(self) -> str: ...
+    @property
+    def retriever(self) -> str: ...
+    @property
+    def chunks(self) -> int: ...
+    @property
+    def metrics(self) -> Mapping[str, float]: ...
 
 
 @dataclass(frozen=True)
@@ -85,7 +100,7 @@ def run_grid(
     return results
 
 
-def markdown_table(results: Sequence[ConfigResult]) -> str:
+def markdown_table(results: Sequence[Row]) -> str:
     header = "| chunking | retriever | chunks | " + " | ".join(METRICS) + " |"
     rule = "|---|---|---:|" + "---:|" * len(METRICS)
     rows = [
@@ -97,11 +112,12 @@ def markdown_table(results: Sequence[ConfigResult]) -> str:
     return "\n".join([header, rule, *rows]) + "\n"
 
 
-def plot(results: Sequence[ConfigResult], path: Path, metric: str = "ndcg@10") -> None:
-    """Grouped bars: one group per chunking strategy, one bar per retriever."""
+def plot(results: Sequence[Row], path: Path, metric: str = "ndcg@10") -> None:
+    """Grouped bars, one group per chunking strategy and one bar per retriever, each
+    labelled with its value; the random baseline is a dashed line. Written atomically."""
     import matplotlib
 
-    matplotlib.use("Agg")
+    matplotlib.use("Agg")  # files only: no display on servers and in CI
     import matplotlib.pyplot as plt
 
     strategies = list(dict.fromkeys(r.chunking for r in results if r.retriever != BASELINE))
@@ -110,18 +126,22 @@ def plot(results: Sequence[ConfigResult], path: Path, metric: str = "ndcg@10") -
     for offset, name in enumerate(RETRIEVERS):
         values = {r.chunking: r.metrics[metric] for r in results if r.retriever == name}
         xs = [i + offset * width for i in range(len(strategies))]
-        axes.bar(xs, [values.get(s, 0.0) for s in strategies], width, label=name)
+        bars = axes.bar(xs, [values.get(s, 0.0) for s in strategies], width, label=name)
+        axes.bar_label(bars, fmt="%.3f", fontsize=7, padding=2)
     for r in results:
         if r.retriever == BASELINE:
             axes.axhline(r.metrics[metric], color="grey", linestyle="--", label="random baseline")
     axes.set_xticks([i + width for i in range(len(strategies))], strategies)
-    axes.set_ylim(0, 1)
+    # Head room above 1.0 keeps the legend clear of the bars.
+    axes.set_ylim(0, 1.2)
+    axes.set_yticks([0, 0.2, 0.4, 0.6, 0.8, 1.0])
     axes.set_ylabel(metric)
     axes.set_title(f"{metric} by chunking strategy and retriever")
-    axes.legend(loc="lower right")
+    axes.legend(loc="upper center", ncol=4, frameon=False)
     figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=120)
+    with atomic_path(path) as tmp:
+        # No software version in the file: the same results give the same bytes.
+        figure.savefig(tmp, dpi=120, format="png", metadata={"Software": None})
     plt.close(figure)
 
 
@@ -150,25 +170,28 @@ def evaluate(
     results = run_grid(settings, documents, queries, qrels, embedder, on_result=log)
     table = markdown_table(results)
     out = settings.results_dir
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "retrieval_eval.md").write_text(table, encoding="utf-8")
-    plot(results, out / "retrieval_eval.png")
-    (out / "retrieval_eval.json").write_text(
-        json.dumps(
-            {
-                "embedding_model": embedder.name,
-                "queries": len(next(iter(results)).per_query),
-                "results": [
-                    {"chunking": r.chunking, "retriever": r.retriever, "chunks": r.chunks}
-                    | r.metrics
-                    for r in results
-                ],
-            },
-            indent=2,
-        )
-        + "\n",
-        encoding="utf-8",
+    evaluated = results[0].per_query
+    write_json(
+        out / "retrieval_eval.json",
+        {
+            "embedding_model": embedder.name,
+            "documents": len(documents),
+            "queries": len(evaluated),
+            "judgements": sum(len(qrels[query_id]) for query_id in evaluated),
+            "settings": _evaluated_settings(settings),
+            "results": [
+                {
+                    "chunking": r.chunking,
+                    "retriever": r.retriever,
+                    "chunks": r.chunks,
+                    "metrics": r.metrics,
+                }
+                for r in results
+            ],
+        },
     )
+    write_text(out / "retrieval_eval.md", table)
+    plot(results, out / "retrieval_eval.png")
     selected = next(
         r for r in results if (r.chunking, r.retriever) == (settings.chunking, settings.retriever)
     )
@@ -179,6 +202,19 @@ def evaluate(
             f"{selected.metrics['ndcg@10']:.3f} is below MIN_NDCG_AT_10={settings.min_ndcg_at_10}"
         )
     return EvaluationReport(results, table, selected, failures)
+
+
+def _evaluated_settings(settings: Settings) -> dict[str, Any]:
+    """What the README states next to the table: the knobs every configuration shared."""
+    return {
+        "chunk_size": settings.chunk_size,
+        "chunk_overlap": settings.chunk_overlap,
+        "candidate_depth": settings.candidate_depth,
+        "rrf_k": settings.rrf_k,
+        "chunking": settings.chunking,
+        "retriever": settings.retriever,
+        "min_ndcg_at_10": settings.min_ndcg_at_10,
+    }
 
 
 def _mlflow_logger(settings: Settings, embedder: Embedder) -> Callable[[ConfigResult], None]:
