@@ -1,20 +1,65 @@
-"""A fine-tuning project installs, passes its own gate, smoke-trains on CPU and serves.
+"""A fine-tuning project installs, passes its own gate, smoke-trains on CPU, serves,
+trains the tiny model and reports on it.
 
 Like test_generated_gate.py, but for the variant that needs torch: the baked copy is
 pointed at the local CPU torch wheel (`use_local_torch`) before `make install`, the
 only step that may reach the package index. Serving starts without a trained adapter
-(training the default model needs the hub): `/ready` must say so with a 503.
+(training the default model needs the hub): `/ready` must say so with a 503. Then a
+short `make train` of the tiny offline model and `make report` must put that run's
+figures into the README and redraw its figures.
 """
 
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
 
-from support import call, make, poll, running_api, use_local_torch
+from support import call, make, poll, project_env, running_api, use_local_torch
+
+# `make train` of the tiny model in well under a minute on 2 cores: 100 steps of 16
+# (four epochs: it learns the bundled task), one torch thread (tiny matrices lose to
+# thread contention: 6 s against 49 s on a busy runner), fewer bootstrap resamples.
+STEPS = 100
+TINY_TRAIN = {
+    "BASE_MODEL": "tiny",
+    "MAX_STEPS": str(STEPS),
+    "BATCH_SIZE": "16",
+    "LEARNING_RATE": "1e-2",
+    "BOOTSTRAP_SAMPLES": "200",
+    "PROGRESS": "false",
+    "OMP_NUM_THREADS": "1",
+}
+FIGURE_STATS = (
+    "import json, sys; import numpy as np; from matplotlib import image; "
+    "px = image.imread(sys.argv[1]); "
+    "print(json.dumps({'shape': list(px.shape[:2]), 'std': float(np.std(px))}))"
+)
+
+
+def _interval(estimate: Mapping[str, float]) -> str:
+    return f"{estimate['value']:.3f} [{estimate['low']:.3f}, {estimate['high']:.3f}]"
+
+
+def _figure_stats(
+    project: Path, figure: Path, env: Mapping[str, str]
+) -> dict[str, object]:
+    """Pixel size and spread of a PNG, read with the project's own matplotlib."""
+    flags = env.get("UV_FLAGS", "").split()
+    result = subprocess.run(
+        ["uv", "run", *flags, "python", "-c", FIGURE_STATS, str(figure)],
+        cwd=project,
+        env=project_env(UV_OFFLINE="1", **env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    stats: dict[str, object] = json.loads(result.stdout.strip().splitlines()[-1])
+    return stats
 
 
 @pytest.fixture
@@ -27,7 +72,7 @@ def fine_tuning_project(
     return project, torch_env
 
 
-def test_fine_tuning_project_passes_its_gate_smoke_trains_and_serves(
+def test_fine_tuning_project_passes_its_gate_smoke_trains_serves_and_reports(
     fine_tuning_project: tuple[Path, dict[str, str]],
 ) -> None:
     project, torch_env = fine_tuning_project
@@ -69,3 +114,54 @@ def test_fine_tuning_project_passes_its_gate_smoke_trains_and_serves(
         'http_requests_total{method="POST",route="/generate",status="422"} 1.0'
         in metrics_text
     )
+
+    _train_and_report(project, torch_env, smoke)
+
+
+def _train_and_report(
+    project: Path, torch_env: dict[str, str], smoke: Mapping[str, float]
+) -> None:
+    """A real tiny run, then `make report`: the README quotes that run's figures."""
+    figure = project / "docs" / "figures" / "training_loss.png"
+    shipped_readme = (project / "README.md").read_text(encoding="utf-8")
+
+    trained = make(project, "train", extra_env={**torch_env, **TINY_TRAIN})
+    metrics = json.loads((project / "results" / "metrics.json").read_text())
+    assert f"run {metrics['run_id']}: {STEPS} steps" in trained
+    assert "adapter exported to models/adapter" in trained
+    assert metrics["global_step"] == STEPS
+    base, tuned = metrics["base_metrics"], metrics["tuned_metrics"]
+    assert tuned["accuracy"]["low"] > base["accuracy"]["high"]
+    assert metrics["final_train_loss"] < metrics["first_train_loss"]
+
+    # The shipped figure may be byte-identical (seeded run): remove it, see it redrawn.
+    figure.unlink()
+    make(project, "report", extra_env=torch_env)
+    readme = (project / "README.md").read_text(encoding="utf-8")
+    assert readme != shipped_readme
+    quoted = [
+        f"MLflow run `{metrics['run_id']}`",
+        f"| base (`tiny`) | {_interval(base['accuracy'])} "
+        f"| {_interval(base['macro_f1'])} |",
+        f"| fine-tuned (LoRA, {STEPS} steps) | {_interval(tuned['accuracy'])} "
+        f"| {_interval(tuned['macro_f1'])} |",
+        f"| optimizer steps | {STEPS} |",
+        f"{metrics['first_train_loss']:.3f} (step 1) → "
+        f"{metrics['final_train_loss']:.3f} (step {STEPS})",
+        f"| {metrics['tokens_per_second']:,.0f} tokens/s",
+        f"| peak memory | {metrics['peak_memory_mb']:,.0f} MiB (process max RSS) |",
+        # The gpu-smoke run above, picked up from results/gpu_smoke.json:
+        f"| throughput | {smoke['tokens_per_second']:,.0f} tokens/s |",
+        "| label | test messages | base precision |",
+    ]
+    missing = [line for line in quoted if line not in readme]
+    assert not missing, f"README lacks {missing}"
+    # Everything outside the markers is the author's and stays as shipped.
+    first, last = "<!-- results:evaluation -->", "<!-- /results:failures -->"
+    assert readme.split(first)[0] == shipped_readme.split(first)[0]
+    assert readme.split(last)[1] == shipped_readme.split(last)[1]
+
+    stats = _figure_stats(project, figure, torch_env)
+    assert stats["shape"] == [450, 800]
+    assert isinstance(stats["std"], float)
+    assert stats["std"] > 0.05  # not a blank canvas
