@@ -1,19 +1,28 @@
-from collections.abc import AsyncIterator
+import asyncio
+import json
+import math
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import torch
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from {{ cookiecutter.package_name }}.api import (
     LoadedModel,
     ModelSlot,
+    bounded_request,
     create_app,
     load_adapter_model,
 )
-from {{ cookiecutter.package_name }}.dataset import load_jsonl
+from {{ cookiecutter.package_name }}.dataset import LABELS, load_jsonl
 from {{ cookiecutter.package_name }}.evaluation import normalize
 from {{ cookiecutter.package_name }}.settings import Settings
 from {{ cookiecutter.package_name }}.sft import generate
@@ -68,7 +77,7 @@ async def test_base_model_answers_when_the_adapter_is_switched_off(
         ({"prompt": ""}, "prompt"),
         ({"prompt": 42}, "prompt"),
         ({"prompt": "hi", "max_new_tokens": 0}, "max_new_tokens"),
-        ({"prompt": "hi", "max_new_tokens": 17}, "at most 16"),
+        ({"prompt": "hi", "max_new_tokens": 17}, "less than or equal to 16"),
         ({"prompt": "x" * 2001}, "at most 2000 characters"),
         ({"prompt": "hi", "temperature": 2}, "temperature"),
     ],
@@ -80,6 +89,39 @@ async def test_bad_input_is_422_naming_the_problem(
 
     assert response.status_code == 422
     assert needle in response.text
+
+
+@pytest.mark.parametrize("size", [2001, 100_001, 2_000_000])
+async def test_an_oversized_prompt_is_422_naming_the_configured_limit(
+    client: httpx.AsyncClient, size: int
+) -> None:
+    response = await client.post("/generate", json={"prompt": "x" * size})
+
+    assert response.status_code == 422
+    assert "at most 2000 characters" in response.text
+
+
+@pytest.mark.parametrize("tokens", [17, 4097, 10**18, 2**100])
+async def test_too_many_new_tokens_is_422_naming_the_configured_cap(
+    client: httpx.AsyncClient, tokens: int
+) -> None:
+    response = await client.post("/generate", json={"prompt": "hi", "max_new_tokens": tokens})
+
+    assert response.status_code == 422
+    assert "less than or equal to 16" in response.text
+
+
+async def test_the_schema_documents_the_configured_limits(client: httpx.AsyncClient) -> None:
+    schema = (await client.get("/openapi.json")).json()["components"]["schemas"]
+
+    fields = schema["GenerateRequest"]["properties"]
+    assert fields["prompt"]["maxLength"] == 2000
+    assert fields["max_new_tokens"]["maximum"] == 16
+
+
+def test_the_default_token_count_never_exceeds_a_small_cap() -> None:
+    assert bounded_request(100, 4).model_validate({"prompt": "hi"}).max_new_tokens == 4
+    assert bounded_request(100, 64).model_validate({"prompt": "hi"}).max_new_tokens == 8
 
 
 async def test_metrics_count_generated_tokens_and_labels(client: httpx.AsyncClient) -> None:
@@ -116,3 +158,196 @@ def test_served_adapter_answers_like_the_trained_one(trained: Trained) -> None:
     accuracy = sum(normalize(a) == ex.completion for a, ex in zip(answers, test, strict=True)) / 30
     assert loaded.version == "tiny+lora"
     assert accuracy >= trained.result.tuned_metrics["accuracy"].value - 0.2
+
+
+class InstantModel:
+    """Stands in for base + adapter: appends the same answer to every prompt at once,
+    so the properties below exercise the API and the real tokenizer, not a forward pass."""
+
+    def __init__(self, answer_ids: list[int]) -> None:
+        self.answer = torch.tensor([answer_ids])
+
+    def parameters(self) -> Iterator[torch.Tensor]:
+        yield self.answer
+
+    def disable_adapter(self) -> AbstractContextManager[None]:
+        return nullcontext()
+
+    def generate(self, input_ids: torch.Tensor, max_new_tokens: int, **_: Any) -> torch.Tensor:
+        new = self.answer[:, :max_new_tokens].expand(input_ids.shape[0], -1)
+        return torch.cat([input_ids, new], dim=1)
+
+
+LIMITS = Settings(max_new_tokens_cap=16, max_prompt_chars=2000)
+REQUEST = bounded_request(LIMITS.max_prompt_chars, LIMITS.max_new_tokens_cap)
+
+
+@pytest.fixture(scope="module")
+def apps(tiny_pair: tuple[Any, Any]) -> dict[str, FastAPI]:
+    """One app whose model answers at once, one whose model never loaded.
+
+    The model is placed in the slot directly: lifespan (background loading) is not
+    what these properties are about, and it would cost seconds per example.
+    """
+    tokenizer = tiny_pair[1]
+    answer = tokenizer("billing", add_special_tokens=False)["input_ids"]
+    ready = create_app(LIMITS, loader=lambda _dir: fake_loader(tiny_pair))
+    ready.state.model_slot.model = LoadedModel(InstantModel(answer), tokenizer, "instant")
+    return {"ready": ready, "not ready": create_app(LIMITS)}
+
+
+# Any character at all, lone surrogates and control characters included.
+ANY_TEXT = st.text(st.characters(exclude_categories=()), max_size=40)
+# Values that Python's json module writes and reads but strict JSON or UTF-8 cannot
+# carry, drawn often on purpose: random floats and text rarely hit them.
+AWKWARD = st.sampled_from(
+    [math.inf, -math.inf, math.nan, "\ud800", "a\udfffb", "\x00", "\u202e", 2**64, -(2**63)]
+)
+JSON_SCALARS = st.none() | st.booleans() | st.integers() | st.floats() | ANY_TEXT | AWKWARD
+JSON_VALUES = st.recursive(
+    JSON_SCALARS,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(ANY_TEXT, inner, max_size=3),
+    max_leaves=10,
+)
+PROMPTS = (
+    ANY_TEXT
+    | st.integers(1995, 2005).map(lambda n: "é" * n)  # the configured limit, in characters
+    | st.just("x" * 100_001)
+    | JSON_VALUES
+)
+TOKENS = (
+    st.integers(-2, 20)
+    | st.integers()
+    | st.sampled_from([4096, 4097, 2**63, 10**100])
+    | st.floats(allow_nan=False)
+    | JSON_VALUES
+)
+FIELDS = {
+    "prompt": PROMPTS,
+    "max_new_tokens": TOKENS,
+    "use_adapter": st.booleans() | JSON_VALUES,
+    "task_instruction": st.booleans() | JSON_VALUES,
+}
+GENERATE_SHAPED = st.fixed_dictionaries({}, optional=FIELDS)
+# Valid bodies, edges included, so that a good share of examples reach the model.
+VALID_PROMPTS = st.text(st.characters(exclude_categories=["Cs"]), min_size=1, max_size=60) | (
+    st.integers(1990, 2000).map(lambda n: "é" * n)
+)
+VALID = st.fixed_dictionaries(
+    {"prompt": VALID_PROMPTS},
+    optional={
+        "max_new_tokens": st.integers(1, 16),
+        "use_adapter": st.booleans(),
+        "task_instruction": st.booleans(),
+    },
+)
+UNKNOWN_FIELD = GENERATE_SHAPED.map(lambda body: body | {"temperature": 0.7})
+BODIES = VALID | GENERATE_SHAPED | UNKNOWN_FIELD | JSON_VALUES
+
+
+def _valid(body: object) -> bool:
+    try:
+        REQUEST.model_validate(body)
+    except ValidationError:
+        return False
+    return True
+
+
+def _post_bytes(app: FastAPI, content: bytes) -> httpx.Response:
+    async def post() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            return await client.post(
+                "/generate", content=content, headers={"content-type": "application/json"}
+            )
+
+    return asyncio.run(post())
+
+
+def _post(app: FastAPI, body: object) -> httpx.Response:
+    """POST `body` as Python's json module writes it: lone surrogates escaped, and
+    Infinity and NaN as bare words, which the server's parser accepts too."""
+    return _post_bytes(app, json.dumps(body).encode())
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(body=BODIES)
+def test_no_request_body_makes_generate_answer_5xx(apps: dict[str, FastAPI], body: object) -> None:
+    response = _post(apps["ready"], body)
+    event(f"status {response.status_code}")  # pytest --hypothesis-show-statistics
+
+    assert response.status_code == (200 if _valid(body) else 422), response.text
+    if response.status_code == 200:
+        answer = response.json()
+        assert isinstance(answer["text"], str)
+        assert answer["label"] in (*LABELS, None)
+        assert answer["model_version"] == "instant"
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(body=BODIES)
+def test_before_the_model_loads_a_valid_body_gets_503_and_nothing_else_5xx(
+    apps: dict[str, FastAPI], body: object
+) -> None:
+    response = _post(apps["not ready"], body)
+    event(f"status {response.status_code}")
+
+    assert response.status_code == (503 if _valid(body) else 422), response.text
+    if response.status_code == 503:
+        assert response.json()["detail"] == "model is loading"
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [
+        (b'{"prompt": "hi", "max_new_tokens": Infinity}', '"input":"inf"'),
+        (b'{"prompt": "hi", "max_new_tokens": NaN}', '"input":"nan"'),
+        (b'{"prompt": [1e999]}', '"input":["inf"]'),
+    ],
+)
+def test_non_finite_numbers_are_422_echoed_as_text(
+    apps: dict[str, FastAPI], content: bytes, needle: str
+) -> None:
+    response = _post_bytes(apps["ready"], content)
+
+    assert response.status_code == 422
+    assert needle in response.text
+
+
+def test_control_and_bidi_characters_in_a_prompt_are_answered(apps: dict[str, FastAPI]) -> None:
+    response = _post(apps["ready"], {"prompt": "\x00\x1b[31m\u202eabc\U0001f600"})
+
+    assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [
+        ({"prompt": "a\udfffb"}, '"input":"a\\\\udfffb"'),
+        ({"\ud800": 1, "prompt": "hi"}, '"input":"\\\\ud800"'),
+    ],
+)
+def test_lone_surrogates_are_422_echoed_as_escapes(
+    apps: dict[str, FastAPI], body: dict[str, object], needle: str
+) -> None:
+    response = _post(apps["ready"], body)
+
+    assert response.status_code == 422
+    assert needle in response.text
+
+
+@pytest.mark.parametrize(
+    ("content", "status"),
+    [
+        (b"", 422),
+        (b"not json", 422),
+        (b"[1, 2]", 422),
+        (b"null", 422),
+        (b'{"prompt": "hi"', 422),
+        (b'{"prompt": "\xff"}', 400),  # not UTF-8: FastAPI cannot read the body
+    ],
+)
+def test_a_body_that_is_not_a_json_object_is_refused(
+    apps: dict[str, FastAPI], content: bytes, status: int
+) -> None:
+    assert _post_bytes(apps["ready"], content).status_code == status

@@ -8,6 +8,7 @@ for instance when no adapter was trained yet).
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, nullcontext
@@ -15,9 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, status
+from fastapi import FastAPI, HTTPException, Request, status
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from prometheus_client import Counter, Histogram
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from . import __version__
 from .config import PROJECT
@@ -28,10 +32,6 @@ from .service import ServiceState, instrument
 from .settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
-
-# Hard schema bounds; the configured caps (MAX_NEW_TOKENS_CAP, MAX_PROMPT_CHARS) are lower.
-PROMPT_LIMIT = 100_000
-TOKENS_LIMIT = 4096
 
 
 @dataclass
@@ -55,13 +55,36 @@ def load_adapter_model(source: Path) -> LoadedModel:
 
 
 class GenerateRequest(BaseModel):
+    """The request contract; `bounded_request` adds this server's limits to it."""
+
     model_config = ConfigDict(extra="forbid")
 
-    prompt: str = Field(min_length=1, max_length=PROMPT_LIMIT, description="The user message.")
-    max_new_tokens: int = Field(default=8, ge=1, le=TOKENS_LIMIT)
+    prompt: str = Field(min_length=1, description="The user message.")
+    max_new_tokens: int = Field(default=8, ge=1)
     use_adapter: bool = Field(default=True, description="False answers with the base model.")
     task_instruction: bool = Field(
         default=True, description="Wrap the prompt in the routing instruction it was tuned on."
+    )
+
+
+def bounded_request(max_prompt_chars: int, max_new_tokens_cap: int) -> type[GenerateRequest]:
+    """`GenerateRequest` with the configured limits (MAX_PROMPT_CHARS, MAX_NEW_TOKENS_CAP).
+
+    One set of limits, checked by validation: a 422 names the limit this server
+    applies, whatever the size of the value, and the OpenAPI schema shows it.
+    """
+
+    return create_model(
+        "GenerateRequest",
+        __base__=GenerateRequest,
+        prompt=(
+            str,
+            Field(min_length=1, max_length=max_prompt_chars, description="The user message."),
+        ),
+        max_new_tokens=(
+            int,
+            Field(default=min(8, max_new_tokens_cap), ge=1, le=max_new_tokens_cap),
+        ),
     )
 
 
@@ -77,6 +100,34 @@ class ModelSlot:
     model: LoadedModel | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     loading: asyncio.Task[None] | None = field(default=None, repr=False)
+
+
+def _json_safe(value: Any) -> Any:
+    """`value` with what JSON in UTF-8 cannot carry written as text: non-finite
+    floats as "inf" and "nan", lone surrogates as backslash escapes."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, list | tuple):
+        return [_json_safe(item) for item in value]
+    if isinstance(value, dict):
+        return {_json_safe(key): _json_safe(item) for key, item in value.items()}
+    return value
+
+
+async def validation_error(_: Request, exc: Exception) -> JSONResponse:
+    """422 with pydantic's errors, like FastAPI's own handler, but always encodable.
+
+    The errors echo the input, and Python's json module reads `Infinity`, `NaN` and
+    escaped lone surrogates (`"\\ud800"`): FastAPI's own handler fails to encode
+    those, and the client would get a 500 for a bad request.
+    """
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else [str(exc)]
+    return JSONResponse(
+        status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+        content={"detail": _json_safe(jsonable_encoder(errors))},
+    )
 
 
 def _generate(loaded: LoadedModel, prompt: str, max_new_tokens: int, adapter: bool) -> str:
@@ -137,26 +188,11 @@ def create_app(
 
     app = FastAPI(title=PROJECT, version=__version__, lifespan=lifespan)
     app.state.model_slot = slot
+    app.add_exception_handler(RequestValidationError, validation_error)
     instrument(app, state)
 
-    @app.post(
-        "/generate",
-        response_model=GenerateResponse,
-        responses={503: {"description": "Model not loaded"}, 422: {"description": "Bad input"}},
-        tags=["model"],
-    )
     async def generate(body: GenerateRequest) -> GenerateResponse:
         """Greedy completion of one prompt by base + adapter (or the base alone)."""
-        if body.max_new_tokens > settings.max_new_tokens_cap:
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT,
-                f"max_new_tokens must be at most {settings.max_new_tokens_cap}",
-            )
-        if len(body.prompt) > settings.max_prompt_chars:
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT,
-                f"prompt must be at most {settings.max_prompt_chars} characters",
-            )
         loaded = slot.model
         if loaded is None:
             raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, state.not_ready_reason)
@@ -176,5 +212,17 @@ def create_app(
         return GenerateResponse(
             text=text, label=label_or_none, model_version=loaded.version, adapter=body.use_adapter
         )
+
+    # FastAPI takes the request model from the annotation: give it the one that carries
+    # this server's limits (still a GenerateRequest for the code above).
+    generate.__annotations__["body"] = bounded_request(
+        settings.max_prompt_chars, settings.max_new_tokens_cap
+    )
+    app.post(
+        "/generate",
+        response_model=GenerateResponse,
+        responses={503: {"description": "Model not loaded"}, 422: {"description": "Bad input"}},
+        tags=["model"],
+    )(generate)
 
     return app
