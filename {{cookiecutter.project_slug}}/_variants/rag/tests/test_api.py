@@ -1,17 +1,28 @@
+import asyncio
+import functools
+import json
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
+from hypothesis import HealthCheck, Phase, event, given, settings
+from hypothesis import strategies as st
 
 from {{ cookiecutter.package_name }}.api import EngineSlot, create_app
-from {{ cookiecutter.package_name }}.index import IndexNotFoundError
-from {{ cookiecutter.package_name }}.pipeline import Engine
+from {{ cookiecutter.package_name }}.corpus import load_documents
+from {{ cookiecutter.package_name }}.embeddings import HashingEmbedder
+from {{ cookiecutter.package_name }}.index import IndexNotFoundError, ScoredChunk
+from {{ cookiecutter.package_name }}.pipeline import Engine, build_index
+from {{ cookiecutter.package_name }}.retrieval import Retriever, build_retrievers
 from {{ cookiecutter.package_name }}.settings import Settings
 
-from variant_fixtures import FakeLLM, Indexed
+from variant_fixtures import HANDBOOK, FakeLLM, Indexed
 
 pytestmark = pytest.mark.anyio
 
@@ -151,3 +162,233 @@ async def test_a_failing_llm_falls_back_to_the_extractive_answer(
 
     assert response.status_code == 200
     assert response.json()["generator"] == "extractive"
+
+
+async def test_a_question_over_the_limit_is_422_naming_the_limit(indexed: Indexed) -> None:
+    app = create_app(serving(indexed, max_question_chars=40), loader=lambda _: indexed.engine)
+    async for client in _client(app):
+        at_limit = await client.post("/query", json={"question": "x" * 40})
+        over = await client.post("/query", json={"question": "x" * 41})
+
+    assert at_limit.status_code == 200
+    assert over.status_code == 422
+    error = over.json()["detail"][0]
+    assert error["loc"] == ["body", "question"]
+    assert error["msg"] == "question has 41 characters; the limit is MAX_QUESTION_CHARS=40"
+    assert "x" * 41 not in over.text  # the refused question is not echoed back
+
+
+async def test_the_default_limit_is_2000_characters(client: httpx.AsyncClient) -> None:
+    response = await client.post("/query", json={"question": "refund " * 400})
+
+    assert response.status_code == 422
+    assert "MAX_QUESTION_CHARS=2,000" in response.json()["detail"][0]["msg"]
+
+
+async def test_a_lone_surrogate_echoed_in_a_422_is_escaped_not_a_500(
+    client: httpx.AsyncClient,
+) -> None:
+    # Valid JSON (an escaped UTF-16 half) that has no UTF-8 encoding once decoded.
+    body = b'{"question": ["\\ud800"], "top_k": "\\udfff"}'
+
+    response = await client.post(
+        "/query", content=body, headers={"content-type": "application/json"}
+    )
+
+    assert response.status_code == 422
+    assert "\\ud800" in response.text
+    assert {tuple(e["loc"]) for e in response.json()["detail"]} == {
+        ("body", "question"),
+        ("body", "top_k"),
+    }
+
+
+# --- Fuzzing POST /query: whatever the body, the answer is 200 or 422, never a 5xx ---
+
+LIMIT = 300  # MAX_QUESTION_CHARS for the fuzzed app: small, so oversized questions are cheap
+# Control and format characters, lone surrogates (valid as JSON escapes, not as UTF-8)
+# and any other code point. st.text() never draws surrogates, hence lists joined.
+CHARACTERS = (
+    st.characters(categories=["Cc", "Cf", "Zl", "Zp"])
+    | st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF)
+    | st.characters()
+)
+TEXT = st.lists(CHARACTERS, max_size=30).map("".join)
+JSON_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | TEXT
+)
+JSON_VALUES = st.recursive(
+    JSON_SCALARS,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(TEXT, inner, max_size=3),
+    max_leaves=10,
+)
+# Up to three times the limit, built by repetition so long strings cost nothing to draw.
+LONG_TEXT = st.builds(
+    lambda piece, n: (piece * n)[:n], TEXT.filter(bool), st.integers(1, 3 * LIMIT)
+)
+QUESTIONS = TEXT | LONG_TEXT | st.sampled_from(["How do I rotate an API key?", "", " ", "\x00"])
+QUERY_SHAPED = st.fixed_dictionaries(
+    {"question": QUESTIONS | JSON_VALUES},
+    optional={
+        "top_k": st.integers(-5, 60) | st.integers() | JSON_VALUES,
+        "retriever": st.sampled_from(["bm25", "dense", "hybrid"]) | JSON_VALUES,
+        "answer": st.booleans() | JSON_VALUES,
+    },
+)
+# Valid queries with hostile text reach retrieval and the answer composer.
+VALID_QUERY = st.fixed_dictionaries(
+    {"question": st.text(CHARACTERS, min_size=1, max_size=LIMIT)},  # text(): no surrogates
+    optional={
+        "top_k": st.integers(1, 50),
+        "retriever": st.sampled_from(["bm25", "dense", "hybrid"]),
+        "answer": st.booleans(),
+    },
+)
+BODIES = VALID_QUERY | QUERY_SHAPED | JSON_VALUES
+
+
+@functools.cache
+def hashing_engine() -> Engine:
+    """The handbook indexed in memory with the hashing embedder, once per session."""
+    settings = Settings.model_validate({"embedding_model": "hashing", "corpus_path": HANDBOOK})
+    embedder = HashingEmbedder()
+    index, manifest = build_index(settings, load_documents(HANDBOOK), embedder)
+    retrievers = build_retrievers(index.chunks, index, embedder)
+    return Engine(manifest, retrievers, index.chunks, embedder)
+
+
+def app_serving(engine: Engine) -> FastAPI:
+    """An app with the engine in place: no lifespan, no loading, no disk."""
+    settings = Settings.model_validate({"embedding_model": "hashing", "max_question_chars": LIMIT})
+    app = create_app(settings, loader=lambda _: engine)
+    app.state.engine_slot.engine = engine
+    return app
+
+
+@functools.cache
+def real_app() -> FastAPI:
+    return app_serving(hashing_engine())
+
+
+def post_raw(app: FastAPI, body: object) -> tuple[int, Any]:
+    """POST the body as a client would send it; escaped JSON keeps lone surrogates intact."""
+
+    async def post() -> tuple[int, Any]:
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            response = await client.post(
+                "/query",
+                content=json.dumps(body).encode(),
+                headers={"content-type": "application/json"},
+            )
+            return response.status_code, response.json()
+
+    return asyncio.run(post())
+
+
+def is_unicode(text: str) -> bool:
+    """False for strings with lone surrogates, which the API refuses as invalid text."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def valid_query(body: object) -> bool:
+    """Whether the body is a query the API must answer (by the documented contract)."""
+    if not isinstance(body, dict) or not isinstance(body.get("question"), str):
+        return False
+    top_k = body.get("top_k", 5)
+    return (
+        0 < len(body["question"]) <= LIMIT
+        and is_unicode(body["question"])
+        and type(top_k) is int
+        and 1 <= top_k <= 50
+        and body.get("retriever", "hybrid") in ("bm25", "dense", "hybrid")
+        and type(body.get("answer", True)) is bool
+    )
+
+
+def never_5xx(app: Callable[[], FastAPI], examples: int) -> Callable[[], None]:
+    """The property, as a test to run against any app: the real one or a mutant."""
+
+    @settings(
+        max_examples=examples,
+        deadline=None,
+        database=None,
+        derandomize=True,  # the same bodies every run: a failure reproduces
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=[HealthCheck.too_slow],
+    )
+    @given(body=BODIES)
+    def check(body: object) -> None:
+        status, answer = post_raw(app(), body)
+        event(f"HTTP {status}")  # --hypothesis-show-statistics: how many bodies got through
+
+        assert status in {200, 422}, (status, answer)
+        if valid_query(body):
+            assert status == 200, answer
+        if status == 422:
+            assert answer["detail"]
+            return
+        # 200: lax coercion may accept "5" for top_k, never a bad or oversized question.
+        assert isinstance(body, dict)
+        assert isinstance(body["question"], str)
+        assert 0 < len(body["question"]) <= LIMIT
+        assert is_unicode(body["question"])
+        assert len(answer["sources"]) <= int(body.get("top_k", 5))
+
+    return check
+
+
+@settings(max_examples=50, deadline=None, database=None, derandomize=True)
+@given(
+    question=LONG_TEXT.filter(lambda text: len(text) > LIMIT and is_unicode(text)),
+    top_k=st.integers(1, 50),
+)
+def test_any_question_over_the_limit_is_422_naming_it(question: str, top_k: int) -> None:
+    status, answer = post_raw(real_app(), {"question": question, "top_k": top_k})
+
+    assert status == 422
+    assert answer["detail"][0]["msg"].endswith(f"the limit is MAX_QUESTION_CHARS={LIMIT}")
+
+
+def test_no_request_body_makes_query_answer_5xx() -> None:
+    never_5xx(real_app, examples=300)()
+
+
+class FailsOnDeepSearches:
+    """A mutant retriever: breaks when asked for more than 10 chunks."""
+
+    def __init__(self, inner: Retriever) -> None:
+        self.inner = inner
+
+    def search(self, query: str, k: int) -> list[ScoredChunk]:
+        if k > 10:
+            raise IndexError(f"k={k}")
+        return self.inner.search(query, k)
+
+
+def mutant_with_default_422() -> FastAPI:
+    """The real app with FastAPI's own 422 handler back: it cannot encode lone surrogates."""
+    app = app_serving(hashing_engine())
+    app.exception_handlers[RequestValidationError] = request_validation_exception_handler
+    return app
+
+
+def mutant_failing_on_deep_searches() -> FastAPI:
+    engine = hashing_engine()
+    broken = {name: FailsOnDeepSearches(r) for name, r in engine.retrievers.items()}
+    return app_serving(Engine(engine.manifest, broken, engine.chunks, engine.embedder))
+
+
+@pytest.mark.parametrize("mutant", [mutant_with_default_422, mutant_failing_on_deep_searches])
+def test_the_fuzzer_catches_a_broken_api(mutant: Callable[[], FastAPI]) -> None:
+    """The property can fail: each mutant answers 500 to some body the fuzzer draws."""
+    with pytest.raises(AssertionError, match="500"):
+        never_5xx(functools.cache(mutant), examples=300)()

@@ -6,12 +6,17 @@ once and `/ready` turns 200 only when queries can be served.
 """
 
 import asyncio
+import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
-from fastapi import FastAPI, HTTPException, status
+from fastapi import FastAPI, HTTPException, Request, status
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from prometheus_client import Counter, Histogram
 from pydantic import BaseModel, Field
 
@@ -30,7 +35,9 @@ EngineLoader = Callable[[Settings], Engine]
 
 
 class QueryRequest(BaseModel):
-    question: str = Field(min_length=1, max_length=2000)
+    question: str = Field(
+        min_length=1, description="At most MAX_QUESTION_CHARS characters (default 2000)."
+    )
     top_k: int = Field(default=5, ge=1, le=50)
     retriever: RetrieverName | None = Field(default=None, description="Default: RETRIEVER.")
     answer: bool = Field(default=True, description="Also compose an answer from the sources.")
@@ -53,6 +60,40 @@ class QueryResponse(BaseModel):
     generator: str | None = Field(description="'extractive' or 'llm:<model>'.")
     retriever: RetrieverName
     sources: list[Source]
+
+
+class EscapedJSONResponse(JSONResponse):
+    """JSON with every non-ASCII character escaped.
+
+    A 422 echoes the offending input, and JSON may carry lone surrogates (`"\\ud800"`)
+    that have no UTF-8 encoding: the default response fails to encode them and the
+    client gets a 500 instead of its 422.
+    """
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, allow_nan=False).encode("ascii")
+
+
+async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+    """FastAPI's 422 body, rendered so that any input it echoes can be encoded."""
+    return EscapedJSONResponse({"detail": jsonable_encoder(exc.errors())}, status_code=422)
+
+
+def check_length(question: str, limit: int) -> None:
+    """Refuse a question over MAX_QUESTION_CHARS with a 422 that does not echo it back."""
+    if len(question) <= limit:
+        return
+    raise RequestValidationError(
+        [
+            {
+                "type": "string_too_long",
+                "loc": ("body", "question"),
+                "msg": f"question has {len(question):,} characters; "
+                f"the limit is MAX_QUESTION_CHARS={limit:,}",
+                "ctx": {"max_length": limit},
+            }
+        ]
+    )
 
 
 @dataclass
@@ -104,7 +145,12 @@ def create_app(settings: Settings | None = None, loader: EngineLoader = load_eng
         if slot.llm is not None:
             await slot.llm.aclose()
 
-    app = FastAPI(title=PROJECT, version=__version__, lifespan=lifespan)
+    app = FastAPI(
+        title=PROJECT,
+        version=__version__,
+        lifespan=lifespan,
+        exception_handlers={RequestValidationError: invalid_request},
+    )
     app.state.engine_slot = slot
     instrument(app, state)
 
@@ -116,6 +162,7 @@ def create_app(settings: Settings | None = None, loader: EngineLoader = load_eng
     )
     async def query(body: QueryRequest) -> QueryResponse:
         """Ranked chunks with their sources and scores, and an answer citing them."""
+        check_length(body.question, settings.max_question_chars)
         engine = slot.engine
         if engine is None:
             raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, state.not_ready_reason)

@@ -32,6 +32,8 @@ class Settings(ProjectSettings):
     chunk_overlap: int = Field(default=150, ge=0, le=5_000)
     retriever: RetrieverName = "hybrid"
     top_k: int = Field(default=5, ge=1, le=100)
+    # Longer questions are refused with 422: embedding and BM25 cost grows with length.
+    max_question_chars: int = Field(default=2000, ge=1, le=100_000)
     # Chunks each retriever contributes before fusion, and RRF's damping constant.
     candidate_depth: int = Field(default=50, ge=1, le=1000)
     rrf_k: int = Field(default=60, ge=1)
