@@ -3,6 +3,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from fastapi import FastAPI
+from pydantic import BaseModel
 
 from {{ cookiecutter.package_name }}.config import ProjectSettings
 from {{ cookiecutter.package_name }}.service import (
@@ -15,10 +16,19 @@ from {{ cookiecutter.package_name }}.service import (
 pytestmark = pytest.mark.anyio
 
 
-def _app(metrics: bool = True) -> tuple[FastAPI, ServiceState]:
+class Payload(BaseModel):
+    n: int
+
+
+def _app(metrics: bool = True, max_body_bytes: int = 1000) -> tuple[FastAPI, ServiceState]:
     app = FastAPI()
     state = ServiceState()
-    instrument(app, state, metrics=metrics)
+    settings = ProjectSettings(metrics_enabled=metrics, max_body_bytes=max_body_bytes)
+    instrument(app, state, settings)
+
+    @app.post("/echo")
+    async def echo(payload: Payload) -> dict[str, int]:
+        return {"n": payload.n}
 
     @app.get("/items/{item_id}")
     async def item(item_id: int) -> dict[str, int]:
@@ -121,6 +131,51 @@ async def test_metrics_off_drops_the_endpoint_and_the_counters_but_keeps_request
         "http_requests_total", {"method": "GET", "route": "/items/{item_id}", "status": "200"}
     )
     assert counted is None
+
+
+async def test_body_over_the_declared_limit_is_413_naming_the_setting(
+    served: tuple[httpx.AsyncClient, ServiceState],
+) -> None:
+    client, state = served
+    response = await client.post("/echo", content=b'{"n": 1, "pad": "' + b"x" * 2000 + b'"}')
+
+    assert response.status_code == 413
+    assert "MAX_BODY_BYTES=1,000" in response.json()["detail"]
+    counted = state.metrics.registry.get_sample_value(
+        "http_requests_total", {"method": "POST", "route": "unmatched", "status": "413"}
+    )
+    assert counted == 1.0
+
+
+async def test_streamed_body_is_cut_off_at_the_limit_with_413(
+    served: tuple[httpx.AsyncClient, ServiceState],
+) -> None:
+    client, _ = served
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'{"n": 1, "pad": "'
+        for _ in range(50):
+            yield b"x" * 100
+        yield b'"}'
+
+    streamed = await client.post("/echo", content=chunks())
+    small = await client.post("/echo", json={"n": 7})
+
+    assert streamed.status_code == 413
+    assert "MAX_BODY_BYTES" in streamed.json()["detail"]
+    assert small.json() == {"n": 7}
+
+
+async def test_422_echoing_a_lone_surrogate_is_still_a_422(
+    served: tuple[httpx.AsyncClient, ServiceState],
+) -> None:
+    client, _ = served
+    response = await client.post(
+        "/echo", content=b'{"n": "\\ud800"}', headers={"content-type": "application/json"}
+    )
+
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "n"]
 
 
 async def test_unhandled_error_is_500_with_request_id(

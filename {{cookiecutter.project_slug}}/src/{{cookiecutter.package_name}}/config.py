@@ -44,3 +44,6 @@ class ProjectSettings(BaseSettings):
     metrics_enabled: bool = Field(
         default=True, description="Prometheus request metrics and GET /metrics."
     )
+    max_body_bytes: int = Field(
+        default=1_048_576, ge=1, description="Larger request bodies are refused with 413."
+    )

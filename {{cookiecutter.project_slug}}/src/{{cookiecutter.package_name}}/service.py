@@ -1,17 +1,21 @@
 """HTTP plumbing every served variant shares: probes, Prometheus metrics, request ids.
 
-A variant's `api.py` builds its FastAPI app, then calls `instrument(app, state)`
-and adds only its own endpoints.
+A variant's `api.py` builds its FastAPI app, then calls
+`instrument(app, state, settings)` and adds only its own endpoints.
 """
 
 import logging
+import math
 import re
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
-from fastapi import APIRouter, FastAPI, Response, status
+from fastapi import APIRouter, FastAPI, HTTPException, Request, Response, status
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
 from prometheus_client.exposition import generate_latest
@@ -71,6 +75,34 @@ class ServiceState:
         self.not_ready_reason = reason
 
 
+def json_safe(value: Any) -> Any:
+    """`value` with what JSON in UTF-8 cannot carry written as text: non-finite
+    floats as "inf" and "nan", lone surrogates as backslash escapes."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, list | tuple):
+        return [json_safe(item) for item in value]
+    if isinstance(value, dict):
+        return {json_safe(key): json_safe(item) for key, item in value.items()}
+    return value
+
+
+async def invalid_request(_: Request, exc: Exception) -> Response:
+    """422 with pydantic's errors, like FastAPI's own handler, but always encodable.
+
+    The errors echo the input, and Python's json module reads `Infinity`, `NaN`
+    and escaped lone surrogates (`"\\ud800"`): FastAPI's own handler fails to
+    encode those, and the client would get a 500 for a bad request.
+    """
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else [str(exc)]
+    return JSONResponse(
+        {"detail": json_safe(jsonable_encoder(errors))},
+        status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+    )
+
+
 def _route_label(scope: Scope) -> str:
     """The route template (`/items/{id}`), never the raw path, to bound label cardinality."""
     route = scope.get("route")
@@ -108,23 +140,50 @@ def probes_router(state: ServiceState, metrics: bool = True) -> APIRouter:
 class ObservabilityMiddleware:
     """Pure ASGI middleware: tags, times, counts and logs each HTTP request.
 
-    Written against ASGI directly rather than `@app.middleware("http")`, which
-    wraps every request in extra tasks and streams and costs far more per call.
+    It also refuses bodies over `max_body_bytes` with a 413, by their declared
+    length before anything is read, or while a chunked body streams in, so an
+    oversized request never reaches a parser. Written against ASGI directly rather
+    than `@app.middleware("http")`, which wraps every request in extra tasks and
+    streams and costs far more per call.
     """
 
-    def __init__(self, app: ASGIApp, state: ServiceState, metrics: bool = True) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        state: ServiceState,
+        metrics: bool = True,
+        max_body_bytes: int = 1_048_576,
+    ) -> None:
         self.app = app
         self.state = state
         self.metrics = metrics
+        self.max_body_bytes = max_body_bytes
+
+    def _too_large(self, size: str) -> str:
+        return f"request body is {size} bytes; the limit is MAX_BODY_BYTES={self.max_body_bytes:,}"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        supplied = Headers(scope=scope).get(REQUEST_ID_HEADER, "")
+        headers = Headers(scope=scope)
+        supplied = headers.get(REQUEST_ID_HEADER, "")
         request_id = supplied if _VALID_REQUEST_ID.match(supplied) else uuid.uuid4().hex
         status_code = status.HTTP_500_INTERNAL_SERVER_ERROR
         started_response = False
+        received = 0
+
+        async def receive_within_limit() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_body_bytes:
+                # FastAPI turns anything else raised while it reads a body into a 400.
+                raise HTTPException(
+                    status.HTTP_413_CONTENT_TOO_LARGE,
+                    self._too_large(f"over {self.max_body_bytes:,}"),
+                )
+            return message
 
         async def send_with_id(message: Message) -> None:
             nonlocal status_code, started_response
@@ -136,8 +195,16 @@ class ObservabilityMiddleware:
 
         token = request_id_var.set(request_id)
         started = time.perf_counter()
+        declared = headers.get("content-length", "")
         try:
-            await self.app(scope, receive, send_with_id)
+            if declared.isdigit() and int(declared) > self.max_body_bytes:
+                too_large = JSONResponse(
+                    {"detail": self._too_large(f"{int(declared):,}"), "request_id": request_id},
+                    status_code=status.HTTP_413_CONTENT_TOO_LARGE,
+                )
+                await too_large(scope, receive, send_with_id)
+            else:
+                await self.app(scope, receive_within_limit, send_with_id)
         except Exception:
             logger.exception("unhandled error", extra={"path": scope.get("path")})
             if started_response:
@@ -170,14 +237,21 @@ class ObservabilityMiddleware:
         )
 
 
-def instrument(app: FastAPI, state: ServiceState, metrics: bool = True) -> None:
-    """Add the probes and the observability middleware to `app`.
+def instrument(app: FastAPI, state: ServiceState, settings: ProjectSettings) -> None:
+    """Add the probes, the observability middleware and escaped 422s to `app`.
 
-    `metrics=False` (METRICS_ENABLED=false) keeps request ids and logs but drops
-    the Prometheus counters and `/metrics`, to measure what they cost.
+    METRICS_ENABLED=false keeps request ids and logs but drops the Prometheus
+    counters and `/metrics`, to measure what they cost; MAX_BODY_BYTES bounds
+    what a request may send.
     """
-    app.include_router(probes_router(state, metrics))
-    app.add_middleware(ObservabilityMiddleware, state=state, metrics=metrics)
+    app.include_router(probes_router(state, settings.metrics_enabled))
+    app.add_exception_handler(RequestValidationError, invalid_request)
+    app.add_middleware(
+        ObservabilityMiddleware,
+        state=state,
+        metrics=settings.metrics_enabled,
+        max_body_bytes=settings.max_body_bytes,
+    )
 
 
 def serve(

@@ -223,3 +223,25 @@ def test_no_request_body_makes_predict_answer_500(body: object) -> None:
     if status == 200:
         sent = body["instances"] if isinstance(body, dict) and "instances" in body else [body]
         assert len(answer["predictions"]) == len(sent)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"tenure_months": "\\ud800"}',
+        b'{"tenure_months": Infinity, "monthly_charges": NaN}',
+        b'{"instances": [{"\\udfff": 1}]}',
+    ],
+    ids=["lone-surrogate", "non-finite", "surrogate-key"],
+)
+async def test_bodies_json_cannot_echo_back_still_get_422(raw: bytes) -> None:
+    # json.loads accepts these, and a 422 echoes its input: the answer must
+    # still encode, or the client gets a 500 for a bad request.
+    transport = httpx.ASGITransport(app=app_with_model(), raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        response = await client.post(
+            "/predict", content=raw, headers={"content-type": "application/json"}
+        )
+
+    assert response.status_code == 422
+    assert response.json()["detail"]

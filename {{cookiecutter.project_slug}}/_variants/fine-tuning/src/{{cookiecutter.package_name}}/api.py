@@ -8,7 +8,6 @@ for instance when no adapter was trained yet).
 
 import asyncio
 import logging
-import math
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, nullcontext
@@ -16,10 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Request, status
-from fastapi.encoders import jsonable_encoder
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI, HTTPException, status
 from prometheus_client import Counter, Histogram
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
@@ -102,34 +98,6 @@ class ModelSlot:
     loading: asyncio.Task[None] | None = field(default=None, repr=False)
 
 
-def _json_safe(value: Any) -> Any:
-    """`value` with what JSON in UTF-8 cannot carry written as text: non-finite
-    floats as "inf" and "nan", lone surrogates as backslash escapes."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, str):
-        return value.encode("utf-8", "backslashreplace").decode("utf-8")
-    if isinstance(value, list | tuple):
-        return [_json_safe(item) for item in value]
-    if isinstance(value, dict):
-        return {_json_safe(key): _json_safe(item) for key, item in value.items()}
-    return value
-
-
-async def validation_error(_: Request, exc: Exception) -> JSONResponse:
-    """422 with pydantic's errors, like FastAPI's own handler, but always encodable.
-
-    The errors echo the input, and Python's json module reads `Infinity`, `NaN` and
-    escaped lone surrogates (`"\\ud800"`): FastAPI's own handler fails to encode
-    those, and the client would get a 500 for a bad request.
-    """
-    errors = exc.errors() if isinstance(exc, RequestValidationError) else [str(exc)]
-    return JSONResponse(
-        status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
-        content={"detail": _json_safe(jsonable_encoder(errors))},
-    )
-
-
 def _generate(loaded: LoadedModel, prompt: str, max_new_tokens: int, adapter: bool) -> str:
     from .sft import generate
 
@@ -188,8 +156,7 @@ def create_app(
 
     app = FastAPI(title=PROJECT, version=__version__, lifespan=lifespan)
     app.state.model_slot = slot
-    app.add_exception_handler(RequestValidationError, validation_error)
-    instrument(app, state)
+    instrument(app, state, settings)
 
     async def generate(body: GenerateRequest) -> GenerateResponse:
         """Greedy completion of one prompt by base + adapter (or the base alone)."""

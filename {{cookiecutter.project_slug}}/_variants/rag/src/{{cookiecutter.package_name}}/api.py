@@ -6,17 +6,13 @@ once and `/ready` turns 200 only when queries can be served.
 """
 
 import asyncio
-import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
 
-from fastapi import FastAPI, HTTPException, Request, status
-from fastapi.encoders import jsonable_encoder
+from fastapi import FastAPI, HTTPException, status
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from prometheus_client import Counter, Histogram
 from pydantic import BaseModel, Field
 
@@ -60,23 +56,6 @@ class QueryResponse(BaseModel):
     generator: str | None = Field(description="'extractive' or 'llm:<model>'.")
     retriever: RetrieverName
     sources: list[Source]
-
-
-class EscapedJSONResponse(JSONResponse):
-    """JSON with every non-ASCII character escaped.
-
-    A 422 echoes the offending input, and JSON may carry lone surrogates (`"\\ud800"`)
-    that have no UTF-8 encoding: the default response fails to encode them and the
-    client gets a 500 instead of its 422.
-    """
-
-    def render(self, content: Any) -> bytes:
-        return json.dumps(content, ensure_ascii=True, allow_nan=False).encode("ascii")
-
-
-async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
-    """FastAPI's 422 body, rendered so that any input it echoes can be encoded."""
-    return EscapedJSONResponse({"detail": jsonable_encoder(exc.errors())}, status_code=422)
 
 
 def check_length(question: str, limit: int) -> None:
@@ -149,10 +128,9 @@ def create_app(settings: Settings | None = None, loader: EngineLoader = load_eng
         title=PROJECT,
         version=__version__,
         lifespan=lifespan,
-        exception_handlers={RequestValidationError: invalid_request},
     )
     app.state.engine_slot = slot
-    instrument(app, state)
+    instrument(app, state, settings)
 
     @app.post(
         "/query",

@@ -144,15 +144,6 @@ def serve(
     workers: Annotated[int | None, typer.Option(min=1, help="Processes (API_WORKERS).")] = None,
 ) -> None:
     """Serve the API with uvicorn."""
-    import uvicorn
+    from .service import serve as run_server
 
-    settings = get_settings()
-    uvicorn.run(
-        "{{ cookiecutter.package_name }}.api:create_app",
-        factory=True,
-        host=host or settings.api_host,
-        port=port or settings.api_port,
-        workers=workers or settings.api_workers,
-        log_config=None,
-        access_log=False,  # the app logs each request itself, with its request id
-    )
+    run_server(f"{__package__}.api:create_app", get_settings(), host, port, workers)

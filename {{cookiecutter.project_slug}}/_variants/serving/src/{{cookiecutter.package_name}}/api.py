@@ -89,7 +89,7 @@ def create_app(settings: Settings | None = None, loader: ModelLoader = registry.
         lifespan=lifespan,
     )
     app.state.model_slot = slot
-    instrument(app, state, metrics=settings.metrics_enabled)
+    instrument(app, state, settings)
 
     @app.post(
         "/predict",
