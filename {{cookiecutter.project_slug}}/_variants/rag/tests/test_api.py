@@ -1,8 +1,10 @@
 import asyncio
 import functools
 import json
+import shutil
 import threading
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -139,6 +141,25 @@ async def test_a_missing_index_keeps_ready_at_503_with_the_reason(indexed: Index
     assert health.status_code == 200
     assert ready.status_code == 503
     assert "make ingest" in ready.json()["reason"]
+
+
+async def test_a_corrupt_index_keeps_ready_at_503_naming_the_file(
+    indexed: Indexed, tmp_path: Path
+) -> None:
+    copy = tmp_path / "index"
+    shutil.copytree(indexed.settings.index_dir, copy)
+    vectors = copy / "vectors.npy"
+    vectors.write_bytes(vectors.read_bytes()[:1000])
+
+    app = create_app(serving(indexed, index_dir=copy))  # the real loader
+    async for client in _client(app):
+        ready = await client.get("/ready")
+        query = await client.post("/query", json={"question": QUESTION})
+
+    assert ready.status_code == 503
+    assert "vectors.npy" in ready.json()["reason"]
+    assert "make ingest" in ready.json()["reason"]
+    assert query.status_code == 503
 
 
 async def test_configured_llm_writes_the_answer(indexed: Indexed, fake_llm: FakeLLM) -> None:

@@ -6,6 +6,7 @@ import pytest
 
 from {{ cookiecutter.package_name }}.embeddings import HashingEmbedder
 from {{ cookiecutter.package_name }}.index import (
+    CorruptIndexError,
     IndexNotFoundError,
     Manifest,
     NumpyIndex,
@@ -96,4 +97,39 @@ def test_index_from_another_format_version_is_refused(tmp_path: Path) -> None:
     manifest.write_text(json.dumps(json.loads(manifest.read_text()) | {"format_version": 99}))
 
     with pytest.raises(IndexNotFoundError, match="format 99"):
+        load_index(tmp_path / "index")
+
+
+CORRUPTIONS = {
+    "manifest-not-json": ("manifest.json", b"{not json"),
+    "manifest-not-a-mapping": ("manifest.json", b"[1, 2]"),
+    "manifest-missing-fields": ("manifest.json", b"{}"),
+    "chunk-line-cut": ("chunks.jsonl", None),
+    "chunks-not-utf8": ("chunks.jsonl", b"\xff\xfe\n"),
+    "vectors-truncated": ("vectors.npy", None),
+    "vectors-not-npy": ("vectors.npy", b"not an array"),
+}
+
+
+@pytest.mark.parametrize("corruption", CORRUPTIONS, ids=list(CORRUPTIONS))
+def test_a_corrupt_index_is_refused_naming_the_file(tmp_path: Path, corruption: str) -> None:
+    save_index(tmp_path / "index", small_index(), MANIFEST)
+    name, content = CORRUPTIONS[corruption]
+    target = tmp_path / "index" / name
+    if content is None:  # cut the file in half, as a full disk or a killed copy would
+        data = target.read_bytes()
+        content = data[: len(data) // 2]
+    target.write_bytes(content)
+
+    with pytest.raises(CorruptIndexError, match="make ingest") as error:
+        load_index(tmp_path / "index")
+
+    assert name in str(error.value)
+
+
+def test_vectors_that_do_not_match_the_chunks_are_refused(tmp_path: Path) -> None:
+    save_index(tmp_path / "index", small_index(), MANIFEST)
+    np.save(tmp_path / "index" / "vectors.npy", np.zeros((2, 384), dtype=np.float32))
+
+    with pytest.raises(CorruptIndexError, match=r"shape \(2, 384\) for 3 chunks"):
         load_index(tmp_path / "index")

@@ -24,6 +24,10 @@ class IndexNotFoundError(Exception):
     """No usable index at the configured path; the message says how to build one."""
 
 
+class CorruptIndexError(IndexNotFoundError):
+    """An index folder that cannot be read back; the message names the file."""
+
+
 @dataclass(frozen=True)
 class ScoredChunk:
     chunk: Chunk
@@ -90,13 +94,41 @@ def load_index(directory: Path) -> tuple[NumpyIndex, Manifest]:
     manifest_path = directory / "manifest.json"
     if not manifest_path.is_file():
         raise IndexNotFoundError(f"no index at {directory}: run `make ingest` first")
-    manifest = Manifest(**json.loads(manifest_path.read_text(encoding="utf-8")))
+    again = "run `make ingest` again"
+    try:
+        manifest = Manifest(**json.loads(manifest_path.read_text(encoding="utf-8")))
+    except (ValueError, TypeError) as exc:
+        raise CorruptIndexError(
+            f"{manifest_path} is not an index manifest ({exc}): {again}"
+        ) from exc
     if manifest.format_version != FORMAT_VERSION:
         raise IndexNotFoundError(
             f"{directory} was written by another version (format {manifest.format_version}); "
             "run `make ingest` again"
         )
-    with (directory / "chunks.jsonl").open(encoding="utf-8") as handle:
-        chunks = [chunk_from_json(json.loads(line)) for line in handle]
-    vectors = np.load(directory / "vectors.npy", allow_pickle=False)
+    chunks = _read_chunks(directory / "chunks.jsonl", again)
+    vectors_path = directory / "vectors.npy"
+    try:
+        vectors = np.load(vectors_path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise CorruptIndexError(f"{vectors_path} cannot be read ({exc}): {again}") from exc
+    if vectors.ndim != 2 or vectors.shape != (len(chunks), manifest.dimension):
+        raise CorruptIndexError(
+            f"{vectors_path} holds an array of shape {vectors.shape} for {len(chunks)} chunks "
+            f"of dimension {manifest.dimension}: {again}"
+        )
     return NumpyIndex(chunks, vectors.astype(np.float32)), manifest
+
+
+def _read_chunks(path: Path, again: str) -> list[Chunk]:
+    chunks = []
+    try:
+        with path.open(encoding="utf-8") as handle:
+            for number, line in enumerate(handle, start=1):
+                try:
+                    chunks.append(chunk_from_json(json.loads(line)))
+                except (ValueError, KeyError, TypeError) as exc:
+                    raise CorruptIndexError(f"{path}, line {number}: {exc!r}: {again}") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CorruptIndexError(f"{path} cannot be read ({exc}): {again}") from exc
+    return chunks
