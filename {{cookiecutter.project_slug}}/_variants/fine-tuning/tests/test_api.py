@@ -1,6 +1,7 @@
 import asyncio
 import json
 import math
+import shutil
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
@@ -155,6 +156,35 @@ async def test_ready_is_503_with_the_reason_when_no_adapter_was_trained(
         assert "make train" in ready.json()["reason"]
         assert generated.status_code == 503
         assert (await client.get("/health")).status_code == 200
+
+
+ADAPTER_DAMAGE = {
+    "weights-cut": ("adapter_model.safetensors", None),
+    "base-manifest-empty": ("base.json", b"{}"),
+    "adapter-config-not-json": ("adapter_config.json", b"{not json"),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("damage", ADAPTER_DAMAGE, ids=list(ADAPTER_DAMAGE))
+async def test_a_damaged_adapter_keeps_ready_at_503_with_the_reason(
+    trained: Trained, tmp_path: Path, damage: str
+) -> None:
+    copy = tmp_path / "adapter"
+    shutil.copytree(trained.settings.adapter_dir, copy)
+    name, content = ADAPTER_DAMAGE[damage]
+    target = copy / name
+    target.write_bytes(target.read_bytes()[:100] if content is None else content)
+
+    app = create_app(Settings(adapter_dir=copy))  # the real loader
+    async for client in _client(app):
+        ready = await client.get("/ready")
+        generated = await client.post("/generate", json={"prompt": "hi"})
+
+    assert ready.status_code == 503
+    assert str(copy) in ready.json()["reason"]
+    assert "make train" in ready.json()["reason"]
+    assert generated.status_code == 503
 
 
 @pytest.mark.slow

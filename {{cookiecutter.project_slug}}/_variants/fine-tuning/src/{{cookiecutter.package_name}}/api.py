@@ -140,9 +140,17 @@ def create_app(
         source = settings.adapter_dir
         try:
             slot.model = await asyncio.to_thread(loader, source)
-        except (OSError, ValueError) as exc:
-            state.mark_failed(str(exc))
-            logger.error("model not loaded", extra={"adapter_dir": str(source), "error": str(exc)})
+        # Whatever a damaged adapter folder raises (safetensors, peft, a tokenizer),
+        # the service stays up and /ready says why, instead of loading forever.
+        except Exception as exc:
+            reason = (
+                str(exc)
+                if isinstance(exc, FileNotFoundError)
+                else f"{source} could not be loaded ({type(exc).__name__}: {exc}): "
+                "run `make train` again"
+            )
+            state.mark_failed(reason)
+            logger.error("model not loaded", extra={"adapter_dir": str(source), "error": reason})
             return
         state.mark_ready(slot.model.version)
         logger.info("model loaded", extra={"adapter_dir": str(source)})
