@@ -11,17 +11,14 @@ ratio is the overhead our hooks, filters and files add to cookiecutter itself.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import os
 import platform
 import statistics
-import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
+from baking import silenced_stdout
 from cookiecutter.main import cookiecutter
 
 REPO = Path(__file__).resolve().parents[1]
@@ -39,20 +36,6 @@ def baseline_template(root: Path) -> Path:
         "# {{ cookiecutter.project_name }}\n"
     )
     return template
-
-
-@contextlib.contextmanager
-def silenced_stdout() -> Iterator[None]:
-    """Hide what the hooks print: they are subprocesses, so redirect the fd itself."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    with Path(os.devnull).open("w") as devnull:
-        os.dup2(devnull.fileno(), 1)
-        try:
-            yield
-        finally:
-            os.dup2(saved, 1)
-            os.close(saved)
 
 
 def median_seconds(template: Path, runs: int, **answers: str) -> float:

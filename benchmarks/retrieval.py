@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from cookiecutter.main import cookiecutter
+from baking import bake
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
@@ -253,14 +253,7 @@ def main() -> None:
     sizes = [int(size) for size in args.sizes.split(",") if size.strip()]
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as scratch:
-        project = Path(
-            cookiecutter(
-                str(REPO),
-                no_input=True,
-                output_dir=scratch,
-                extra_context={"variant": "rag", "init_git": "no"},
-            )
-        )
+        project = bake("rag", scratch)
         env = project_env() | use_local_torch(project)
         if args.blas_threads is not None:
             threads = str(args.blas_threads)

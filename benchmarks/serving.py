@@ -28,7 +28,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from cookiecutter.main import cookiecutter
+from baking import bake
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -149,14 +149,7 @@ def main() -> None:
     args = parser.parse_args()
     rates_s = [float(rate) for rate in args.rates.split(",") if rate]
     with tempfile.TemporaryDirectory() as scratch:
-        project = Path(
-            cookiecutter(
-                str(REPO),
-                no_input=True,
-                output_dir=scratch,
-                extra_context={"variant": "serving", "init_git": "no"},
-            )
-        )
+        project = bake("serving", scratch)
         slug, package = project.name, project.name.replace("-", "_")
         sh("make", "install", cwd=project)
         sh("make", "train", cwd=project)

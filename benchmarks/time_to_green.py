@@ -22,10 +22,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from cookiecutter.main import cookiecutter
-
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
+
+from baking import bake  # noqa: E402
 
 from support import project_env, use_local_torch  # noqa: E402
 
@@ -44,14 +44,7 @@ def timed(args: list[str], cwd: Path, env: dict[str, str]) -> float:
 def to_green(variant: str, scratch: Path, cache: Path) -> tuple[float, float, float]:
     """Seconds to generate, to install and to pass `make check`."""
     started = time.perf_counter()
-    project = Path(
-        cookiecutter(
-            str(REPO),
-            no_input=True,
-            output_dir=str(scratch),
-            extra_context={"variant": variant, "init_git": "no"},
-        )
-    )
+    project = bake(variant, scratch)
     generated = time.perf_counter() - started
     env = project_env(UV_CACHE_DIR=str(cache), **use_local_torch(project))
     installed = timed(["make", "install"], project, env)
