@@ -4,6 +4,8 @@ import pytest
 
 from {{ cookiecutter.package_name }}.readme import (
     MissingSectionError,
+    ReportError,
+    read_json,
     replace_section,
     update_sections,
 )
@@ -57,3 +59,15 @@ def test_update_writes_all_sections_or_none(tmp_path: Path) -> None:
     update_sections(path, {"metrics": "new"})
     assert "<!-- results:metrics -->\nnew\n<!-- /results:metrics -->" in path.read_text()
     assert [p.name for p in tmp_path.iterdir()] == ["README.md"]
+
+
+@pytest.mark.parametrize("content", [None, "{not json"])
+def test_unreadable_results_name_the_file_and_the_remedy(
+    tmp_path: Path, content: str | None
+) -> None:
+    path = tmp_path / "metrics.json"
+    if content is not None:
+        path.write_text(content)
+
+    with pytest.raises(ReportError, match=r"metrics\.json.*run `make train` first"):
+        read_json(path, "run `make train` first")

@@ -4,14 +4,31 @@ A section is the text between `<!-- results:NAME -->` and `<!-- /results:NAME --
 everything outside the markers is the author's and is never touched.
 """
 
+import json
 import re
 from pathlib import Path
+from typing import Any
 
 from .files import write_text
 
 
 class MissingSectionError(ValueError):
     """The README has no marker pair for a section the report wants to write."""
+
+
+class ReportError(RuntimeError):
+    """A source the report needs is missing or unreadable; says what to run."""
+
+
+def read_json(path: Path, remedy: str) -> dict[str, Any]:
+    """A results file as a dict; a ReportError names the file and `remedy` if not."""
+    try:
+        payload: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ReportError(f"{path} is missing: {remedy}") from None
+    except json.JSONDecodeError as exc:
+        raise ReportError(f"{path} is not valid JSON ({exc}): {remedy}") from None
+    return payload
 
 
 def _pattern(name: str) -> re.Pattern[str]:

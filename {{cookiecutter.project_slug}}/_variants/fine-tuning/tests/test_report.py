@@ -11,18 +11,17 @@ from typer.testing import CliRunner
 
 from {{ cookiecutter.package_name }}.cli import app
 from {{ cookiecutter.package_name }}.evaluation import per_label
+from {{ cookiecutter.package_name }}.readme import ReportError
 from {{ cookiecutter.package_name }}.report import (
     LABEL_FIGURE,
     LOSS_FIGURE,
     Predictions,
-    ReportError,
     TrainingRun,
     evaluation_section,
     failures_section,
     per_label_section,
     plot_loss,
     plot_per_label,
-    read_json,
     read_predictions,
     read_training_run,
     smoke_section,
@@ -281,18 +280,6 @@ def test_smoke_section_quotes_the_gpu_smoke_figures() -> None:
 
 def test_smoke_section_without_a_run_says_how_to_make_one() -> None:
     assert "make gpu-smoke" in smoke_section(None)
-
-
-@pytest.mark.parametrize("content", [None, "{not json"])
-def test_unreadable_results_name_the_file_and_the_remedy(
-    tmp_path: Path, content: str | None
-) -> None:
-    path = tmp_path / "metrics.json"
-    if content is not None:
-        path.write_text(content)
-
-    with pytest.raises(ReportError, match=r"metrics\.json.*run `make train`"):
-        read_json(path, "run `make train` first")
 
 
 @pytest.mark.parametrize(

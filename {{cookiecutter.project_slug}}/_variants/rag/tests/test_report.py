@@ -8,11 +8,11 @@ from matplotlib import image
 from typer.testing import CliRunner
 
 from {{ cookiecutter.package_name }}.cli import app
+from {{ cookiecutter.package_name }}.readme import ReportError
 from {{ cookiecutter.package_name }}.report import (
     FIGURE,
     Benchmark,
     Evaluation,
-    ReportError,
     best_configurations,
     load,
     retrieval_section,

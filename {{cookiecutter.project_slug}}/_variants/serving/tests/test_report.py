@@ -8,13 +8,12 @@ from matplotlib import image
 from typer.testing import CliRunner
 
 from {{ cookiecutter.package_name }}.cli import app
+from {{ cookiecutter.package_name }}.readme import read_json
 from {{ cookiecutter.package_name }}.report import (
     FIGURE,
-    ReportError,
     latency_table,
     metrics_table,
     plot_curves,
-    read_json,
 )
 from {{ cookiecutter.package_name }}.settings import get_settings
 
@@ -62,18 +61,6 @@ def test_latency_table_names_an_open_loop_run_by_its_rate() -> None:
 
 def test_latency_section_without_runs_says_how_to_make_one() -> None:
     assert "make load-test" in latency_table([])
-
-
-@pytest.mark.parametrize("content", [None, "{not json"])
-def test_unreadable_results_name_the_file_and_the_remedy(
-    tmp_path: Path, content: str | None
-) -> None:
-    path = tmp_path / "metrics.json"
-    if content is not None:
-        path.write_text(content)
-
-    with pytest.raises(ReportError, match=r"metrics\.json.*run `make train`"):
-        read_json(path, "run `make train` first")
 
 
 def test_figure_is_a_non_blank_png_of_the_expected_size(tmp_path: Path) -> None:

@@ -85,8 +85,8 @@ def report(
     ),
 ) -> None:
     """Rewrite the README's results sections and docs/figures/ from results/ and MLflow."""
-    from .readme import MissingSectionError
-    from .report import ReportError, build
+    from .readme import MissingSectionError, ReportError
+    from .report import build
 
     settings = get_settings()
     try:

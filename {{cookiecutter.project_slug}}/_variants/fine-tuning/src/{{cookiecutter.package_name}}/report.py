@@ -8,7 +8,6 @@ missing source leaves the README and the figures as they were.
 """
 
 import io
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 from .dataset import LABELS
 from .evaluation import LabelScores, failure_table, failures, normalize, per_label
 from .files import atomic_path, write_text
-from .readme import replace_section
+from .readme import ReportError, read_json, replace_section
 from .stats import Estimate
 
 LOSS_FIGURE = Path("docs/figures/training_loss.png")
@@ -25,10 +24,6 @@ LABEL_FIGURE = Path("docs/figures/per_label_f1.png")
 METRIC_NAMES = {"accuracy": "accuracy", "macro_f1": "macro F1"}
 TRAIN_REMEDY = "run `make train` first"
 TRAIN_AGAIN = "run `make train` again"
-
-
-class ReportError(RuntimeError):
-    """A source the report needs is missing or unreadable; says what to run."""
 
 
 @dataclass(frozen=True)
@@ -50,16 +45,6 @@ class Predictions:
     expected: list[str]
     base: list[str]
     tuned: list[str]
-
-
-def read_json(path: Path, remedy: str) -> dict[str, Any]:
-    try:
-        payload: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ReportError(f"{path} is missing: {remedy}") from None
-    except json.JSONDecodeError as exc:
-        raise ReportError(f"{path} is not valid JSON ({exc}): {remedy}") from None
-    return payload
 
 
 def read_predictions(path: Path) -> Predictions:

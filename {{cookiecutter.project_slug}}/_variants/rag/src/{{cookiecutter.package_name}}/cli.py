@@ -126,8 +126,8 @@ def report(
     ),
 ) -> None:
     """Rewrite the README's results tables and docs/ figure from results/."""
-    from .readme import MissingSectionError
-    from .report import ReportError, write_report
+    from .readme import MissingSectionError, ReportError
+    from .report import write_report
 
     settings = get_settings()
     try:

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 from .evaluation import BASELINE, markdown_table, plot
 from .files import write_text
 from .metrics import METRICS
-from .readme import replace_section
+from .readme import ReportError, replace_section
 
 EVALUATION = "retrieval_eval.json"
 BENCHMARK = "benchmark.json"
@@ -22,10 +22,6 @@ BENCHMARK = "benchmark.json"
 FIGURE = Path("docs/retrieval_eval.png")
 FIGURE_METRIC = "ndcg@10"
 FIGURE_CAPTION = "nDCG@10 by chunking strategy and retriever"
-
-
-class ReportError(RuntimeError):
-    """A results file the report needs is missing or unreadable; says what to run."""
 
 
 class EvaluatedConfig(BaseModel):

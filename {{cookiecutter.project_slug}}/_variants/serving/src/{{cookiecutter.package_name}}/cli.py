@@ -113,10 +113,10 @@ def report(
 ) -> None:
     """Rewrite the README's results tables and figure from results/ and the champion."""
     from .dataset import DataError, load, split
-    from .readme import MissingSectionError, update_sections
+    from .readme import MissingSectionError, ReportError, read_json, update_sections
     from .registry import ModelLoadError
     from .registry import load as load_model
-    from .report import FIGURE, ReportError, latency_table, metrics_table, plot_curves, read_json
+    from .report import FIGURE, latency_table, metrics_table, plot_curves
 
     settings = get_settings()
     try:

@@ -5,7 +5,6 @@ latency from every `results/load_test*.json`, and a figure of the champion's ROC
 curve and calibration on the held-out split, saved under `docs/figures/`.
 """
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +19,6 @@ METRIC_COLUMNS = {
     "brier": "Brier",
 }
 FIGURE = Path("docs/figures/model_curves.png")
-
-
-class ReportError(RuntimeError):
-    """A results file the report needs is missing or unreadable; says what to run."""
 
 
 def _cell(estimate: dict[str, float]) -> str:
@@ -68,16 +63,6 @@ def latency_table(runs: list[dict[str, Any]]) -> str:
             f"| {run['p99_ms']:.2f} |"
         )
     return "\n".join(lines)
-
-
-def read_json(path: Path, remedy: str) -> dict[str, Any]:
-    try:
-        payload: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ReportError(f"{path} is missing: {remedy}") from None
-    except json.JSONDecodeError as exc:
-        raise ReportError(f"{path} is not valid JSON ({exc}): {remedy}") from None
-    return payload
 
 
 def plot_curves(y_true: np.ndarray, y_prob: np.ndarray, path: Path) -> None:
