@@ -22,6 +22,7 @@ import tomllib
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -479,6 +480,40 @@ def poll(
             break
         time.sleep(0.25)
     return answer
+
+
+def bounded_load(
+    url: str, body: object, requests: int, clients: int = 4
+) -> dict[str, float | int]:
+    """POST `body` `requests` times from `clients` threads: errors and p50/p99 in ms.
+
+    Figures are appended to the file that LOAD_REPORT names, if any (they are
+    recorded, never asserted: speed targets live in benchmarks/).
+    """
+
+    def one(_: int) -> tuple[int, float]:
+        started = time.perf_counter()
+        try:
+            status, _text = call(url, body)
+        except OSError:
+            status = 0
+        return status, time.perf_counter() - started
+
+    with ThreadPoolExecutor(clients) as pool:
+        answers = list(pool.map(one, range(requests)))
+    latencies = sorted(seconds * 1000 for _, seconds in answers)
+    last = len(latencies) - 1
+    summary: dict[str, float | int] = {
+        "requests": len(answers),
+        "errors": sum(status != 200 for status, _ in answers),
+        "p50_ms": round(latencies[last // 2], 2),
+        "p99_ms": round(latencies[last * 99 // 100], 2),
+    }
+    report = os.environ.get("LOAD_REPORT")
+    if report:
+        with Path(report).open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps({"url": url.rsplit("/", 1)[-1], **summary}) + "\n")
+    return summary
 
 
 @contextlib.contextmanager

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from support import call, make, poll, running_api
+from support import bounded_load, call, make, poll, running_api
 
 HOSTILE_NAME = 'Zz O\'Brien "Model" \\ v2 Über-long name for the longest package'
 
@@ -65,6 +65,7 @@ def test_serving_project_trains_passes_its_gate_and_serves(
         single = call(f"{base}/predict", account)
         batch = call(f"{base}/predict", {"instances": [account, account]})
         invalid = call(f"{base}/predict", account | {"tenure_months": "soon"})
+        load = bounded_load(f"{base}/predict", account, requests=500)
         metrics_text = call(f"{base}/metrics")[1]
 
     assert ready[0] == 200, f"the API never became ready: {ready}"
@@ -74,6 +75,8 @@ def test_serving_project_trains_passes_its_gate_and_serves(
     assert len(json.loads(batch[1])["predictions"]) == 2
     assert invalid[0] == 422
     assert "tenure_months" in invalid[1]
+    assert load["requests"] == 500
+    assert load["errors"] == 0
     assert (
         'http_requests_total{method="POST",route="/predict",status="422"} 1.0'
         in metrics_text

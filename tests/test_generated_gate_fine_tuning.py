@@ -18,7 +18,15 @@ from pathlib import Path
 
 import pytest
 
-from support import call, make, poll, project_env, running_api, use_local_torch
+from support import (
+    bounded_load,
+    call,
+    make,
+    poll,
+    project_env,
+    running_api,
+    use_local_torch,
+)
 
 # `make train` of the tiny model in well under a minute on 2 cores: 100 steps of 16
 # (four epochs: it learns the bundled task), one torch thread (tiny matrices lose to
@@ -165,3 +173,15 @@ def _train_and_report(
     assert stats["shape"] == [450, 800]
     assert isinstance(stats["std"], float)
     assert stats["std"] > 0.05  # not a blank canvas
+
+    # The trained adapter serves: a bounded load of routing requests, none failing.
+    serve_env = {**torch_env, "OMP_NUM_THREADS": "1"}
+    with running_api(project, serve_env) as base:
+        ready = poll(f"{base}/ready", lambda status, _: status == 200, 120)
+        routed = call(f"{base}/generate", {"prompt": "Hi, why did my bill go up."})
+        outage = {"prompt": "the app is down"}
+        load = bounded_load(f"{base}/generate", outage, requests=100)
+
+    assert ready[0] == 200, ready
+    assert json.loads(routed[1])["label"] == "billing"
+    assert (load["requests"], load["errors"]) == (100, 0)

@@ -16,7 +16,15 @@ from pathlib import Path
 
 import pytest
 
-from support import call, make, poll, project_env, running_api, use_local_torch
+from support import (
+    bounded_load,
+    call,
+    make,
+    poll,
+    project_env,
+    running_api,
+    use_local_torch,
+)
 
 # Run inside the project's environment: the figure must open, be 840 x 480 (7 x 4 inches
 # at 120 dpi) and hold more than a flat fill.
@@ -42,8 +50,8 @@ def rag_project(
 
 def _serve_and_query(
     project: Path, torch_env: Mapping[str, str]
-) -> tuple[tuple[int, str], tuple[int, str], str]:
-    """Run `make serve` until /ready; return a good query, a bad one and /metrics."""
+) -> tuple[tuple[int, str], tuple[int, str], str, dict[str, float | int]]:
+    """`make serve` until /ready: a good query, a bad one, /metrics, a bounded load."""
     with running_api(project, torch_env) as base:
         ready = poll(f"{base}/ready", lambda status, _: status == 200, 180)
         assert ready[0] == 200, f"the API never became ready: {ready}"
@@ -51,7 +59,8 @@ def _serve_and_query(
         answered = call(f"{base}/query", {"question": question})
         invalid = call(f"{base}/query", {"question": "", "top_k": 0})
         metrics_text = call(f"{base}/metrics")[1]
-    return answered, invalid, metrics_text
+        load = bounded_load(f"{base}/query", {"question": question}, requests=200)
+    return answered, invalid, metrics_text, load
 
 
 def _figure_pixels(project: Path) -> tuple[list[int], float, int]:
@@ -115,7 +124,7 @@ def test_rag_project_ingests_evaluates_passes_its_gate_and_answers(
     assert passed >= 100
     assert "Required test coverage of 90" in gate
 
-    answered, invalid, metrics_text = _serve_and_query(project, torch_env)
+    answered, invalid, metrics_text, load = _serve_and_query(project, torch_env)
 
     assert answered[0] == 200
     body = json.loads(answered[1])
@@ -128,3 +137,4 @@ def test_rag_project_ingests_evaluates_passes_its_gate_and_answers(
     assert "question" in invalid[1]
     rejected = 'http_requests_total{method="POST",route="/query",status="422"} 1.0'
     assert rejected in metrics_text
+    assert (load["requests"], load["errors"]) == (200, 0)
