@@ -402,6 +402,52 @@ def use_local_torch(project: Path) -> dict[str, str]:
     return env
 
 
+def install_with_local_torch(project: Path) -> dict[str, str]:
+    """`make install` on the local CPU torch wheel; the env later targets need."""
+    torch_env = use_local_torch(project)
+    make(project, "install", offline=False, extra_env=torch_env)
+    return torch_env
+
+
+FIGURE_STATS = """
+import json, sys
+import numpy as np
+from matplotlib import image
+pixels = image.imread(sys.argv[1])
+colours = np.unique(pixels.reshape(-1, pixels.shape[-1]), axis=0)
+print(json.dumps({"shape": list(pixels.shape[:2]), "std": float(np.std(pixels)),
+                  "colours": len(colours)}))
+"""
+
+
+def figure_stats(
+    project: Path, figure: Path, extra_env: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """Pixel size, spread and distinct colours of a PNG, read by the project's own
+    matplotlib."""
+    env = dict(extra_env or {})
+    result = subprocess.run(
+        [
+            "uv",
+            "run",
+            *env.get("UV_FLAGS", "").split(),
+            "python",
+            "-c",
+            FIGURE_STATS,
+            str(figure),
+        ],
+        cwd=project,
+        env=project_env(UV_OFFLINE="1", **env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    stats: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return stats
+
+
 def project_env(**extra: str) -> dict[str, str]:
     """The user's environment, without the template's own virtual environment."""
     env = {

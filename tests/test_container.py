@@ -29,7 +29,7 @@ from docker_engine import (
     sh,
 )
 
-from support import call, free_port, make, use_local_torch
+from support import call, free_port, install_with_local_torch, make
 
 ACCOUNT = {
     "tenure_months": 2,
@@ -106,11 +106,10 @@ def image(
 ) -> Iterator[tuple[Variant, str]]:
     variant: Variant = request.param
     project = fresh_bake({"variant": variant.name, "init_git": "no"})
-    torch_env = use_local_torch(project)
+    torch_env = install_with_local_torch(project)
     builder = None
     if torch_env:
         builder = ensure_wheelhouse_builder(Path(torch_env["UV_FIND_LINKS"]))
-    make(project, "install", offline=False, extra_env=torch_env)
     # CI=true: what the generated workflow's docker job runs (a tiny base model
     # for fine-tuning, which has neither the hub nor a GPU there).
     make(project, "artifacts", extra_env={**torch_env, "CI": "true"})

@@ -12,7 +12,6 @@ figures into the README and redraw its figures.
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -21,11 +20,11 @@ import pytest
 from support import (
     bounded_load,
     call,
+    figure_stats,
+    install_with_local_torch,
     make,
     poll,
-    project_env,
     running_api,
-    use_local_torch,
 )
 
 # `make train` of the tiny model in well under a minute on 2 cores: 100 steps of 16
@@ -41,33 +40,10 @@ TINY_TRAIN = {
     "PROGRESS": "false",
     "OMP_NUM_THREADS": "1",
 }
-FIGURE_STATS = (
-    "import json, sys; import numpy as np; from matplotlib import image; "
-    "px = image.imread(sys.argv[1]); "
-    "print(json.dumps({'shape': list(px.shape[:2]), 'std': float(np.std(px))}))"
-)
 
 
 def _interval(estimate: Mapping[str, float]) -> str:
     return f"{estimate['value']:.3f} [{estimate['low']:.3f}, {estimate['high']:.3f}]"
-
-
-def _figure_stats(
-    project: Path, figure: Path, env: Mapping[str, str]
-) -> dict[str, object]:
-    """Pixel size and spread of a PNG, read with the project's own matplotlib."""
-    flags = env.get("UV_FLAGS", "").split()
-    result = subprocess.run(
-        ["uv", "run", *flags, "python", "-c", FIGURE_STATS, str(figure)],
-        cwd=project,
-        env=project_env(UV_OFFLINE="1", **env),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    stats: dict[str, object] = json.loads(result.stdout.strip().splitlines()[-1])
-    return stats
 
 
 @pytest.fixture
@@ -75,9 +51,7 @@ def fine_tuning_project(
     fresh_bake: Callable[[Mapping[str, str]], Path],
 ) -> tuple[Path, dict[str, str]]:
     project = fresh_bake({"variant": "fine-tuning", "init_git": "yes"})
-    torch_env = use_local_torch(project)
-    make(project, "install", offline=False, extra_env=torch_env)
-    return project, torch_env
+    return project, install_with_local_torch(project)
 
 
 def test_fine_tuning_project_passes_its_gate_smoke_trains_serves_and_reports(
@@ -169,7 +143,7 @@ def _train_and_report(
     assert readme.split(first)[0] == shipped_readme.split(first)[0]
     assert readme.split(last)[1] == shipped_readme.split(last)[1]
 
-    stats = _figure_stats(project, figure, torch_env)
+    stats = figure_stats(project, figure, torch_env)
     assert stats["shape"] == [450, 800]
     assert isinstance(stats["std"], float)
     assert stats["std"] > 0.05  # not a blank canvas

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import difflib
 import json
-import subprocess
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -19,23 +18,12 @@ import pytest
 from support import (
     bounded_load,
     call,
+    figure_stats,
+    install_with_local_torch,
     make,
     poll,
-    project_env,
     running_api,
-    use_local_torch,
 )
-
-# Run inside the project's environment: the figure must open, be 840 x 480 (7 x 4 inches
-# at 120 dpi) and hold more than a flat fill.
-FIGURE_CHECK = """
-import json, numpy as np
-from matplotlib import image
-pixels = image.imread("docs/retrieval_eval.png")
-colours = np.unique(pixels.reshape(-1, pixels.shape[-1]), axis=0)
-print(json.dumps({"shape": list(pixels.shape[:2]), "std": float(np.std(pixels)),
-                  "colours": len(colours)}))
-"""
 
 
 @pytest.fixture
@@ -43,9 +31,7 @@ def rag_project(
     fresh_bake: Callable[[Mapping[str, str]], Path],
 ) -> tuple[Path, dict[str, str]]:
     project = fresh_bake({"variant": "rag", "init_git": "yes"})
-    torch_env = use_local_torch(project)
-    make(project, "install", offline=False, extra_env=torch_env)
-    return project, torch_env
+    return project, install_with_local_torch(project)
 
 
 def _serve_and_query(
@@ -63,22 +49,6 @@ def _serve_and_query(
     return answered, invalid, metrics_text, load
 
 
-def _figure_pixels(project: Path) -> tuple[list[int], float, int]:
-    """(height and width, pixel standard deviation, distinct colours) of the figure."""
-    result = subprocess.run(
-        ["uv", "run", "python", "-c", FIGURE_CHECK],
-        cwd=project,
-        env=project_env(UV_OFFLINE="1"),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    figures = json.loads(result.stdout.strip().splitlines()[-1])
-    return figures["shape"], float(figures["std"]), int(figures["colours"])
-
-
 def _report_reproduces_the_shipped_readme(project: Path, shipped: str) -> None:
     """`make report` after a fresh evaluation writes back the very README shipped: the
     bundled corpus, the bundled weights and the code fix every number in it."""
@@ -92,7 +62,10 @@ def _report_reproduces_the_shipped_readme(project: Path, shipped: str) -> None:
         shipped.splitlines(), text.splitlines(), "shipped", "reported", lineterm=""
     )
     assert text == shipped, "make report changed the README:\n" + "\n".join(diff)
-    shape, spread, colours = _figure_pixels(project)
+    # The figure must open, be 840 x 480 (7 x 4 inches at 120 dpi) and hold more
+    # than a flat fill.
+    stats = figure_stats(project, project / "docs" / "retrieval_eval.png")
+    shape, spread, colours = stats["shape"], float(stats["std"]), int(stats["colours"])
     assert shape == [480, 840]
     assert spread > 0.05
     assert colours > 10
