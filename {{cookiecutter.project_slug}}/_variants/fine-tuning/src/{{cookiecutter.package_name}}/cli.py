@@ -11,25 +11,14 @@ from typing import Annotated
 
 import typer
 
-from .logs import configure_logging
+from .commands import command_app, fail
 from .settings import get_settings
 
-app = typer.Typer(
-    help="Generate data, fine-tune with LoRA, evaluate, report, serve and smoke-test the model.",
-    no_args_is_help=True,
+app = command_app(
+    "Generate data, fine-tune with LoRA, evaluate, report, serve and smoke-test the model.",
+    lambda: get_settings().log_level,
 )
 logger = logging.getLogger(__name__)
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
-    return typer.Exit(code=1)
-
-
-@app.callback()
-def main() -> None:
-    """Configure logging once for whichever command runs."""
-    configure_logging(get_settings().log_level)
 
 
 @app.command()
@@ -56,7 +45,7 @@ def train() -> None:
     try:
         result = run_training(get_settings())
     except (DataError, ValueError, OSError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     typer.echo(f"run {result.run_id}: {result.global_step} steps")
     if result.losses:
         typer.echo(f"  train loss {result.losses[0]:.3f} -> {result.losses[-1]:.3f}")
@@ -74,7 +63,7 @@ def evaluate() -> None:
     """Print the last training run's comparison and failure cases (results/evaluation.md)."""
     report = get_settings().results_dir / "evaluation.md"
     if not report.is_file():
-        raise _fail(f"{report} is missing: run `make train` first")
+        raise fail(f"{report} is missing: run `make train` first")
     typer.echo(report.read_text(encoding="utf-8"))
 
 
@@ -92,7 +81,7 @@ def report(
     try:
         written = build(readme, settings.results_dir, settings.mlflow_tracking_uri)
     except (ReportError, MissingSectionError, OSError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     typer.echo("updated " + ", ".join(str(path) for path in written))
 
 
@@ -109,7 +98,7 @@ def gpu_smoke(
     from .smoke import run
 
     if device not in ("auto", "cpu", "cuda"):
-        raise _fail(f"--device must be auto, cpu or cuda, got {device!r}")
+        raise fail(f"--device must be auto, cpu or cuda, got {device!r}")
     try:
         result = run(
             device,  # type: ignore[arg-type]
@@ -118,7 +107,7 @@ def gpu_smoke(
             sequence_length=sequence_length,
         )
     except ValueError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     write_json(output, result.as_dict())
     typer.echo(json.dumps(result.as_dict(), indent=2))
 

@@ -7,24 +7,14 @@ from typing import Annotated
 
 import typer
 
-from .logs import configure_logging
+from .commands import command_app, fail
 from .settings import get_settings
 
-app = typer.Typer(
-    help="Ingest, evaluate, query and serve the retrieval pipeline.", no_args_is_help=True
+app = command_app(
+    "Ingest, evaluate, query and serve the retrieval pipeline.",
+    lambda: get_settings().log_level,
 )
 logger = logging.getLogger(__name__)
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
-    return typer.Exit(code=1)
-
-
-@app.callback()
-def main() -> None:
-    """Configure logging once for whichever command runs."""
-    configure_logging(get_settings().log_level)
 
 
 @app.command()
@@ -41,7 +31,7 @@ def ingest(
     try:
         report = run_ingest(settings, progress=True)
     except (CorpusError, ValueError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     typer.echo(
         f"indexed {report.documents} documents as {report.chunks} {settings.chunking} chunks "
         f"in {report.seconds:.1f} s ({report.chunks_per_second:.0f} chunks/s) -> {report.index_dir}"
@@ -58,11 +48,11 @@ def evaluate() -> None:
     try:
         report = run_evaluation(settings)
     except (CorpusError, ValueError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     typer.echo(report.table)
     typer.echo(f"table, plot and JSON written to {settings.results_dir}/retrieval_eval.*")
     if report.failures:
-        raise _fail("; ".join(report.failures))
+        raise fail("; ".join(report.failures))
 
 
 @app.command()
@@ -79,7 +69,7 @@ def query(
     try:
         engine = load_engine(settings)
     except (IndexNotFoundError, ValueError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     hits = engine.retrievers[settings.retriever].search(question, top_k)
     typer.echo(extractive_answer(question, hits).text)
     for number, hit in enumerate(hits, 1):
@@ -103,7 +93,7 @@ def benchmark(
     try:
         engine = load_engine(settings)
     except (IndexNotFoundError, ValueError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     figures = run(
         load_documents(settings.corpus_path),
         list(load_queries(settings.corpus_path).values()),
@@ -133,7 +123,7 @@ def report(
     try:
         figure = write_report(settings.results_dir, readme)
     except (ReportError, MissingSectionError, OSError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     typer.echo(f"updated {readme} and {figure}")
 
 

@@ -8,22 +8,14 @@ from typing import Annotated
 
 import typer
 
-from .logs import configure_logging
+from .commands import command_app, fail
 from .settings import get_settings
 
-app = typer.Typer(help="Train, evaluate, serve and monitor the churn model.", no_args_is_help=True)
+app = command_app(
+    "Train, evaluate, serve and monitor the churn model.",
+    lambda: get_settings().log_level,
+)
 logger = logging.getLogger(__name__)
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
-    return typer.Exit(code=1)
-
-
-@app.callback()
-def main() -> None:
-    """Configure logging once for whichever command runs."""
-    configure_logging(get_settings().log_level)
 
 
 @app.command()
@@ -49,7 +41,7 @@ def train() -> None:
     try:
         result = run_training(get_settings())
     except DataError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     typer.echo(f"run {result.run_id}: model version {result.model_version}")
     for name, estimate in result.metrics.items():
         typer.echo(f"  {name:<10} {estimate}   baseline {result.baseline_metrics[name].value:.3f}")
@@ -84,7 +76,7 @@ def evaluate(
         frame = load(data_path or settings.data_path)
         served = load_model(settings.resolved_model_uri())
     except (DataError, ModelLoadError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     if data_path is None:
         held_out = split(frame, settings.test_size, settings.seed)
         features, labels = held_out.x_test, held_out.y_test
@@ -131,7 +123,7 @@ def report(
         plot_curves(held_out.y_test, scores, FIGURE)
         update_sections(readme, {"metrics": metrics_table(results), "latency": latency_table(runs)})
     except (ReportError, DataError, ModelLoadError, MissingSectionError, OSError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     typer.echo(f"updated {readme} and {FIGURE}")
 
 
@@ -150,7 +142,7 @@ def drift(
         live = load(input_path, with_target=False)
         served = load_model(settings.resolved_model_uri())
     except (DataError, ModelLoadError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     results = compare(served.reference_stats, live, settings.drift_psi_alert)
     typer.echo(json.dumps(as_records(results), indent=2))
     if any(result.drifted for result in results):
@@ -192,7 +184,7 @@ def load_test(
         async with httpx.AsyncClient(base_url=url, timeout=30) as client:
             ready = await client.get("/ready")
             if ready.status_code != 200:
-                raise _fail(f"{url}/ready answered {ready.status_code}: start the API first")
+                raise fail(f"{url}/ready answered {ready.status_code}: start the API first")
             if rate is None:
                 result = await run(client, requests, concurrency, batch_size)
             else:
@@ -202,6 +194,6 @@ def load_test(
     try:
         summary = asyncio.run(go())
     except httpx.ConnectError:
-        raise _fail(f"nothing answers at {url}: start the API with `make serve`") from None
+        raise fail(f"nothing answers at {url}: start the API with `make serve`") from None
     write_json(output, summary)
     typer.echo(json.dumps(summary, indent=2))
