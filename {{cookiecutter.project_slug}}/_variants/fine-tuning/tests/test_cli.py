@@ -9,7 +9,7 @@ from {{ cookiecutter.package_name }} import train as train_module
 from {{ cookiecutter.package_name }}.cli import app
 from {{ cookiecutter.package_name }}.settings import get_settings
 
-from variant_fixtures import Trained
+from variant_fixtures import BUNDLED_DATA, Trained
 
 runner = CliRunner()
 
@@ -67,7 +67,7 @@ def test_train_reports_the_comparison_and_the_export_decision(
 ) -> None:
     failures = [] if promoted else ["accuracy=0.1000 is below the minimum 0.6000"]
     outcome = replace(trained.result, promoted=promoted, promotion_failures=failures)
-    monkeypatch.setattr(train_module, "train", lambda _settings: outcome)
+    monkeypatch.setattr(train_module, "train", lambda _settings, announce: outcome)
 
     result = runner.invoke(app, ["train"])
 
@@ -78,8 +78,11 @@ def test_train_reports_the_comparison_and_the_export_decision(
     assert expected in result.output
 
 
-def test_gpu_smoke_on_cpu_writes_its_results(tmp_path: Path) -> None:
+def test_gpu_smoke_on_cpu_writes_its_results(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     output = tmp_path / "smoke.json"
+    monkeypatch.setenv("DATA_DIR", str(BUNDLED_DATA))
 
     result = runner.invoke(
         app, ["gpu-smoke", "--device", "cpu", "--steps", "2", "--output", str(output)]

@@ -275,7 +275,10 @@ def test_smoke_section_quotes_the_gpu_smoke_figures() -> None:
     assert "| device | cuda (NVIDIA H100), torch 2.13.0 |" in section
     assert "| throughput | 41,234 tokens/s |" in section
     assert "| peak memory | 5,120 MiB (cuda max_memory_allocated) |" in section
-    assert "| load | 20 steps, batches of 4 sequences of 512 tokens |" in section
+    assert (
+        "| load | 20 steps of `make train`'s path, batches of 4 examples of ~512 tokens |"
+        in section
+    )
 
 
 def test_smoke_section_without_a_run_says_how_to_make_one() -> None:

@@ -3,6 +3,8 @@ import pytest
 from {{ cookiecutter.package_name }}.modeling import TinyShape
 from {{ cookiecutter.package_name }}.smoke import resolve_device, run
 
+from variant_fixtures import BUNDLED_DATA as DATA
+
 
 @pytest.mark.parametrize(
     ("asked", "cuda", "expected"),
@@ -17,10 +19,12 @@ def test_asking_for_cuda_without_one_is_refused() -> None:
         resolve_device("cuda", cuda_available=False)
 
 
-def test_cpu_smoke_reports_throughput_memory_and_a_falling_loss() -> None:
-    result = run("cpu", steps=8, batch_size=2, sequence_length=32, shape=TinyShape(vocab_size=64))
+def test_cpu_smoke_runs_the_training_path_and_reports_throughput_and_memory() -> None:
+    result = run("cpu", steps=8, batch_size=2, shape=TinyShape(vocab_size=64), data_dir=DATA)
 
     assert result.device == "cpu"
+    assert result.batch_size == 2
+    assert "recipe (cpu)" in result.recipe  # chosen by the same code as `make train`
     assert result.tokens_per_second > 0
     assert result.peak_memory_mb > 0
     assert result.last_loss < result.first_loss

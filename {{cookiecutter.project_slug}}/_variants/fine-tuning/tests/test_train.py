@@ -1,14 +1,16 @@
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
+import torch
 from mlflow import MlflowClient
 from transformers import AutoTokenizer
 
 from {{ cookiecutter.package_name }} import train
 from {{ cookiecutter.package_name }}.dataset import LABELS, DataError, load_jsonl
 from {{ cookiecutter.package_name }}.evaluation import normalize
-from {{ cookiecutter.package_name }}.modeling import BASE_MANIFEST
+from {{ cookiecutter.package_name }}.modeling import BASE_MANIFEST, Precision, load_adapter
 from {{ cookiecutter.package_name }}.sft import encode
 
 from variant_fixtures import Trained, training_settings, write_small_splits
@@ -44,6 +46,65 @@ def test_merged_model_matches_the_adapter_in_fp32(trained: Trained) -> None:
 
     assert diff is not None
     assert diff < trained.settings.merge_tolerance
+
+
+def _doubled_scaling(model: Any) -> Any:
+    """A merge that folds the adapter in at twice its alpha / r."""
+    for module in model.modules():
+        scaling = getattr(module, "scaling", None)
+        if isinstance(scaling, dict):
+            module.scaling = {name: 2 * value for name, value in scaling.items()}
+    return model.merge_and_unload()
+
+
+def _without_v_proj(model: Any) -> Any:
+    """A merge that leaves one target module (v_proj) out."""
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if "v_proj" in name and "lora_B" in name:
+                parameter.zero_()
+    return model.merge_and_unload()
+
+
+@pytest.fixture(scope="module", params=[False, True], ids=["fp32", "bf16"])
+def trained_adapter(request: pytest.FixtureRequest, trained: Trained) -> tuple[Any, Any, Precision]:
+    """The session's trained adapter, loaded back in fp32 or in bf16 (CPU torch runs both)."""
+    precision = Precision("cpu", bf16=request.param, quantize_4bit=False)
+    model, tokenizer, _ = load_adapter(trained.settings.adapter_dir, precision)
+    return model, tokenizer, precision
+
+
+@pytest.mark.slow
+def test_correct_merge_passes_in_every_precision(
+    trained: Trained, trained_adapter: tuple[Any, Any, Precision]
+) -> None:
+    model, tokenizer, precision = trained_adapter
+    test = load_jsonl(trained.settings.split_path("test"))[:16]
+
+    diff = train.merge_max_abs_diff(model, tokenizer, test, precision)
+
+    assert diff is not None
+    assert diff < trained.settings.merge_tolerance
+    assert hasattr(model, "peft_config")  # checked on a copy: the model keeps its adapter
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("broken", [_doubled_scaling, _without_v_proj])
+def test_broken_merge_stops_the_export_in_every_precision(
+    trained: Trained, trained_adapter: tuple[Any, Any, Precision], broken: train.Merge
+) -> None:
+    model, tokenizer, precision = trained_adapter
+    test = load_jsonl(trained.settings.split_path("test"))[:16]
+
+    diff = train.merge_max_abs_diff(model, tokenizer, test, precision, merge=broken)
+    failures = train._promotion_failures(trained.settings, 1.0, 1.0, diff)
+
+    assert diff is not None
+    assert diff > 100 * trained.settings.merge_tolerance
+    assert failures == [
+        f"merged and adapter outputs differ by {diff:.2e} "
+        f"(tolerance {trained.settings.merge_tolerance:.0e})"
+    ]
 
 
 @pytest.mark.slow

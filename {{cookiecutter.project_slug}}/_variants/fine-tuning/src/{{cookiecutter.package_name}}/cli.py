@@ -43,7 +43,7 @@ def train() -> None:
     from .train import train as run_training
 
     try:
-        result = run_training(get_settings())
+        result = run_training(get_settings(), announce=typer.echo)
     except (DataError, ValueError, OSError) as exc:
         raise fail(str(exc)) from None
     typer.echo(f"run {result.run_id}: {result.global_step} steps")
@@ -89,11 +89,12 @@ def report(
 def gpu_smoke(
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     steps: Annotated[int, typer.Option(min=1, max=10_000)] = 10,
-    batch_size: Annotated[int, typer.Option(min=1, max=1024)] = 4,
-    sequence_length: Annotated[int, typer.Option(min=8, max=32_768)] = 64,
+    batch_size: Annotated[
+        int | None, typer.Option(min=1, max=4096, help="Default: the recipe's choice.")
+    ] = None,
     output: Annotated[Path, typer.Option(help="Results file.")] = Path("results/gpu_smoke.json"),
 ) -> None:
-    """Train a Llama of a real architecture for N steps; write tokens/s and peak memory."""
+    """N steps of `make train`'s fine-tuning path on a real model shape: tokens/s, peak memory."""
     from .files import write_json
     from .smoke import run
 
@@ -104,7 +105,7 @@ def gpu_smoke(
             device,  # type: ignore[arg-type]
             steps=steps,
             batch_size=batch_size,
-            sequence_length=sequence_length,
+            data_dir=get_settings().data_dir,
         )
     except ValueError as exc:
         raise fail(str(exc)) from None

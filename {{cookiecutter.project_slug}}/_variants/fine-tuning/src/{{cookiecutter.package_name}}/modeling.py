@@ -8,7 +8,9 @@ CPU. Tests and `make gpu-smoke` use it; real runs name a hub model or a folder.
 import importlib.util
 import json
 import resource
-from collections.abc import Iterable
+import warnings
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -53,6 +55,25 @@ class TinyShape:
     # Wider than Llama's 0.02 so a random head can already produce peaked logits
     # that LoRA alone can steer; at 0.02 the tiny model cannot leave uniform output.
     init_range: float = 0.2
+    architecture: Literal["llama", "qwen2"] = "llama"
+    kv_heads: int | None = None  # grouped-query attention when fewer than `heads`
+    tie_embeddings: bool = False
+
+
+# Qwen2.5-0.5B-Instruct's dimensions (random weights): what `make gpu-smoke` and the
+# GPU benchmark train, so their figures speak for the default base model.
+QWEN_05B = TinyShape(
+    hidden_size=896,
+    layers=24,
+    heads=14,
+    kv_heads=2,
+    intermediate_size=4864,
+    vocab_size=151_936,
+    max_positions=32_768,
+    init_range=0.02,
+    architecture="qwen2",
+    tie_embeddings=True,
+)
 
 
 @dataclass(frozen=True)
@@ -124,26 +145,35 @@ def train_tiny_tokenizer(texts: Iterable[str], vocab_size: int) -> "PreTrainedTo
 def build_tiny_model(
     tokenizer: "PreTrainedTokenizerBase", shape: TinyShape, seed: int
 ) -> "PreTrainedModel":
-    """A randomly initialised Llama sized by `shape` (fp32)."""
+    """A randomly initialised Llama (or Qwen2) sized by `shape` (fp32)."""
     import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
 
     torch.manual_seed(seed)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=shape.hidden_size,
-        intermediate_size=shape.intermediate_size,
-        num_hidden_layers=shape.layers,
-        num_attention_heads=shape.heads,
-        num_key_value_heads=shape.heads,
-        max_position_embeddings=shape.max_positions,
-        pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        bos_token_id=None,
-        tie_word_embeddings=False,
-        initializer_range=shape.init_range,
-    )
-    return LlamaForCausalLM(config)
+    dims: dict[str, Any] = {
+        # A shape may ask for a larger vocabulary than the tokenizer has (the logits'
+        # cost is part of what a throughput run measures); the extra rows stay unused.
+        "vocab_size": max(len(tokenizer), shape.vocab_size),
+        "hidden_size": shape.hidden_size,
+        "intermediate_size": shape.intermediate_size,
+        "num_hidden_layers": shape.layers,
+        "num_attention_heads": shape.heads,
+        "num_key_value_heads": shape.kv_heads or shape.heads,
+        "max_position_embeddings": shape.max_positions,
+        "pad_token_id": tokenizer.pad_token_id,
+        "eos_token_id": tokenizer.eos_token_id,
+        "bos_token_id": None,
+        "tie_word_embeddings": shape.tie_embeddings,
+        "initializer_range": shape.init_range,
+    }
+    if shape.architecture == "qwen2":
+        return Qwen2ForCausalLM(Qwen2Config(**dims))
+    return LlamaForCausalLM(LlamaConfig(**dims))
+
+
+def place(model: Any, device: str) -> Any:
+    """`model` on `device` (typed loosely: transformers' typing of `.to` is too narrow)."""
+    return model.to(device)
 
 
 def load_base(
@@ -153,7 +183,8 @@ def load_base(
     if name == TINY:
         shape = TinyShape()
         tokenizer = train_tiny_tokenizer(tiny_texts, shape.vocab_size)
-        return build_tiny_model(tokenizer, shape, seed), tokenizer
+        # On the device from the start: the base is evaluated before training.
+        return place(build_tiny_model(tokenizer, shape, seed), precision.device), tokenizer
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -169,12 +200,25 @@ def load_base(
         )
         kwargs["device_map"] = {"": 0}
     model = AutoModelForCausalLM.from_pretrained(name, **kwargs)
+    if not precision.quantize_4bit:  # a 4-bit model is placed by its device_map
+        model = place(model, precision.device)
     tokenizer = AutoTokenizer.from_pretrained(name)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     if tokenizer.chat_template is None:
         raise ValueError(f"{name} has no chat template: choose an instruct model")
     return model, tokenizer
+
+
+@contextmanager
+def quiet_peft() -> Iterator[None]:
+    """peft probes a property transformers 5 renamed, which warns on every wrap; the
+    user can do nothing about it, so only that warning is silenced, only here."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning
+        )
+        yield
 
 
 def add_lora(
@@ -197,7 +241,8 @@ def add_lora(
         target_modules=target_modules,
         task_type="CAUSAL_LM",
     )
-    peft_model: PeftModel = get_peft_model(model, config)
+    with quiet_peft():
+        peft_model: PeftModel = get_peft_model(model, config)
     return peft_model
 
 
@@ -239,7 +284,8 @@ def load_adapter(
     dtype = torch.bfloat16 if precision.bf16 else torch.float32
     base = AutoModelForCausalLM.from_pretrained(str(base_path), dtype=dtype)
     tokenizer = AutoTokenizer.from_pretrained(str(source))
-    model = PeftModel.from_pretrained(base, str(source))
+    with quiet_peft():
+        model = PeftModel.from_pretrained(base, str(source))
     model.eval()
     return model, tokenizer, base_name
 

@@ -97,11 +97,13 @@ def evaluation_section(metrics: Mapping[str, Any], run: TrainingRun, tests: int)
     params = run.params
     base_name = metrics["base_model"]
     steps = metrics["global_step"]
+    # What the run used: the recipe's choice, or the setting in runs older than recipes.
+    rate = params.get("recipe.learning_rate", params.get("learning_rate", "?"))
+    batch = params.get("recipe.batch_size", params.get("batch_size", "?"))
     lines = [
         f"Base model `{base_name}`, LoRA rank {params.get('lora_rank', '?')} on "
         f"`{params.get('lora_target_modules', '?')}`, {steps} optimizer steps "
-        f"(learning rate {params.get('learning_rate', '?')}, batch size "
-        f"{params.get('batch_size', '?')}, seed {params.get('seed', '?')}) on "
+        f"(learning rate {rate}, batch size {batch}, seed {params.get('seed', '?')}) on "
         f"{metrics.get('device', params.get('device', '?'))}; MLflow run `{run.run_id}`.",
         "",
         f"Test split, {tests} messages; point estimate with 95% bootstrap interval:",
@@ -250,13 +252,13 @@ def smoke_section(smoke: Mapping[str, Any] | None) -> str:
         ("device", f"{smoke['device']} ({smoke['device_name']}), torch {smoke['torch_version']}"),
         (
             "model",
-            f"Llama from config, {smoke['parameters']:,} parameters "
+            f"random weights from a config, {smoke['parameters']:,} parameters "
             f"({smoke['trainable_parameters']:,} trainable, LoRA)",
         ),
         (
             "load",
-            f"{smoke['steps']} steps, batches of {smoke['batch_size']} "
-            f"sequences of {smoke['sequence_length']} tokens",
+            f"{smoke['steps']} steps of `make train`'s path, batches of "
+            f"{smoke['batch_size']} examples of ~{smoke['sequence_length']} tokens",
         ),
         ("throughput", f"{smoke['tokens_per_second']:,.0f} tokens/s"),
         ("peak memory", f"{smoke['peak_memory_mb']:,.0f} MiB ({smoke['memory_kind']})"),

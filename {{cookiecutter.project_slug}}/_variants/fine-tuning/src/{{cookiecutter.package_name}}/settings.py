@@ -2,6 +2,7 @@
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -28,13 +29,23 @@ class Settings(ProjectSettings):
     lora_alpha: int = Field(default=32, ge=1)
     lora_dropout: float = Field(default=0.05, ge=0.0, lt=1.0)
     lora_target_modules: list[str] = Field(default_factory=lambda: list(ALL_LINEAR), min_length=1)
-    learning_rate: float = Field(default=2e-4, gt=0.0, le=1.0)
+    learning_rate: Annotated[float, Field(gt=0.0, le=1.0)] | Literal["auto"] = Field(
+        default="auto",
+        description="auto: 2e-4 at 8 examples per step, scaled by sqrt(batch / 8) above.",
+    )
     epochs: float = Field(default=2.0, gt=0.0)
     max_steps: int = Field(default=-1, ge=-1, description="Overrides epochs when positive.")
-    batch_size: int = Field(default=8, ge=1)
+    batch_size: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
+        default="auto", description="auto: 8 on CPU; TOKEN_BUDGET tokens per batch on a GPU."
+    )
+    token_budget: int = Field(
+        default=4096, ge=64, description="Non-padding tokens per batch on a GPU (BATCH_SIZE=auto)."
+    )
     gradient_accumulation_steps: int = Field(default=1, ge=1)
     max_length: int = Field(default=256, ge=16)
-    gradient_checkpointing: bool = True
+    gradient_checkpointing: bool | Literal["auto"] = Field(
+        default="auto", description="auto: on only when the activations may not fit in memory."
+    )
     save_steps: int = Field(default=50, ge=1)
     checkpoint_dir: Path = Path("checkpoints")
     resume: bool = Field(default=False, description="Continue from the last checkpoint.")

@@ -1,26 +1,23 @@
-"""`make gpu-smoke`: train LoRA on a Llama of a real architecture for a few steps and
-measure throughput (tokens/s) and peak memory. Random weights and random tokens, so it
-needs no download: it checks the machine and the stack, not the task.
+"""`make gpu-smoke`: a few steps of the real training path on a model of a real shape.
+
+It calls `train.fine_tune`, the function `make train` runs (same collator, Trainer
+and recipe selection), on the bundled training split with a tokenizer trained
+in-process and random weights: no download. On a GPU the model has the dimensions of
+Qwen2.5-0.5B (the default base); on a CPU the tiny Llama. It checks the machine and
+the stack, and measures tokens/s and peak memory; it does not check the task.
 """
 
 import platform
-import time
+import tempfile
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Literal
 
-from .modeling import TinyShape
+from .modeling import QWEN_05B, TinyShape
 
 Device = Literal["auto", "cpu", "cuda"]
 
-# On a GPU: a ~0.2B-parameter Llama, big enough for realistic kernels and memory.
-GPU_SHAPE = TinyShape(
-    hidden_size=1024,
-    layers=12,
-    heads=16,
-    intermediate_size=2816,
-    vocab_size=32000,
-    max_positions=2048,
-)
+GPU_SHAPE = QWEN_05B
 
 
 @dataclass(frozen=True)
@@ -29,6 +26,7 @@ class SmokeResult:
     device_name: str
     steps: int
     batch_size: int
+    # Mean non-padding tokens per training example.
     sequence_length: int
     parameters: int
     trainable_parameters: int
@@ -38,6 +36,7 @@ class SmokeResult:
     first_loss: float
     last_loss: float
     torch_version: str
+    recipe: str
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -55,85 +54,74 @@ def run(
     device: Device = "auto",
     *,
     steps: int = 10,
-    batch_size: int = 4,
-    sequence_length: int = 64,
+    batch_size: int | None = None,
     shape: TinyShape | None = None,
+    data_dir: Path = Path("data"),
     seed: int = 0,
 ) -> SmokeResult:
-    """Train for `steps` steps (plus one untimed warm-up) and report throughput and memory."""
+    """`steps` optimizer steps of `fine_tune`; `batch_size` None lets the recipe choose."""
     import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
 
-    from .modeling import add_lora, parameter_counts, peak_memory
+    from . import dataset, modeling, train
+    from .settings import Settings
 
     target = resolve_device(device, torch.cuda.is_available())
     shape = shape or (GPU_SHAPE if target == "cuda" else TinyShape())
-    torch.manual_seed(seed)
-    config = LlamaConfig(
-        vocab_size=shape.vocab_size,
-        hidden_size=shape.hidden_size,
-        intermediate_size=shape.intermediate_size,
-        num_hidden_layers=shape.layers,
-        num_attention_heads=shape.heads,
-        num_key_value_heads=shape.heads,
-        max_position_embeddings=max(shape.max_positions, sequence_length),
-        use_cache=False,
+    precision = modeling.Precision(
+        target, bf16=target == "cuda" and torch.cuda.is_bf16_supported(), quantize_4bit=False
     )
-    bf16 = target == "cuda" and torch.cuda.is_bf16_supported()
-    with torch.device(target):
-        base = LlamaForCausalLM(config)
-    if bf16:  # pragma: no cover - needs a CUDA GPU
-        base.bfloat16()
-    base.gradient_checkpointing_enable({"use_reentrant": False})  # type: ignore[no-untyped-call]
-    model = add_lora(
-        base,
-        rank=16,
-        alpha=32,
-        dropout=0.0,
-        target_modules=["q_proj", "k_proj", "v_proj", "o_proj"],
-        quantized=False,
+    splits = {split: dataset.load_jsonl(data_dir / f"{split}.jsonl") for split in ("train",)}
+    splits["validation"] = splits["train"][:8]
+    tokenizer = modeling.train_tiny_tokenizer(
+        train.tiny_corpus(splits), min(shape.vocab_size, 4096)
     )
-    trainable, total = parameter_counts(model)
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
-    # One fixed batch: the loss must fall as the model memorises it.
-    tokens = torch.randint(0, shape.vocab_size, (batch_size, sequence_length), device=target)
+    base = modeling.place(modeling.build_tiny_model(tokenizer, shape, seed), target)
+    if precision.bf16:  # pragma: no cover - needs a CUDA GPU
+        base = base.bfloat16()
+    with tempfile.TemporaryDirectory(prefix="gpu-smoke-") as checkpoints:
+        settings = Settings(
+            base_model=modeling.TINY,
+            max_steps=steps,
+            batch_size=batch_size or "auto",
+            save_steps=10**9,
+            progress=False,
+            checkpoint_dir=Path(checkpoints),
+            seed=seed,
+        )
+        model = modeling.add_lora(
+            base,
+            rank=settings.lora_rank,
+            alpha=settings.lora_alpha,
+            dropout=settings.lora_dropout,
+            target_modules=settings.lora_target_modules,
+            quantized=False,
+        )
+        trainable, total = modeling.parameter_counts(model)
+        if target == "cuda":  # pragma: no cover - needs a CUDA GPU
+            torch.cuda.reset_peak_memory_stats()
+        fit = train.fine_tune(model, tokenizer, splits, settings, precision)
+    peak_mb, kind = modeling.peak_memory(target)
     if target == "cuda":  # pragma: no cover - needs a CUDA GPU
-        torch.cuda.reset_peak_memory_stats()
-
-    def step() -> float:
-        loss = model(input_ids=tokens, labels=tokens).loss
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        return float(loss.detach())
-
-    model.train()
-    first_loss = step()  # warm-up: allocations and kernel selection stay out of the timing
-    if target == "cuda":  # pragma: no cover
-        torch.cuda.synchronize()
-    started = time.perf_counter()
-    last_loss = first_loss
-    for _ in range(steps):
-        last_loss = step()
-    if target == "cuda":  # pragma: no cover
-        torch.cuda.synchronize()
         name = torch.cuda.get_device_name()
     else:
         name = platform.processor() or platform.machine()
-    peak_mb, kind = peak_memory(target)
-    elapsed = time.perf_counter() - started
+    lengths = [
+        len(train.encode_split(tokenizer, [ex], settings.max_length).features[0].input_ids)
+        for ex in splits["train"]
+    ]
     return SmokeResult(
         device=target,
         device_name=name,
-        steps=steps,
-        batch_size=batch_size,
-        sequence_length=sequence_length,
+        steps=fit.global_step,
+        batch_size=fit.recipe.batch_size,
+        sequence_length=round(sum(lengths) / len(lengths)),
         parameters=total,
         trainable_parameters=trainable,
-        tokens_per_second=round(steps * batch_size * sequence_length / elapsed, 1),
+        tokens_per_second=round(fit.tokens_per_second, 1),
         peak_memory_mb=round(peak_mb, 1),
         memory_kind=kind,
-        first_loss=first_loss,
-        last_loss=last_loss,
+        first_loss=fit.losses[0],
+        last_loss=fit.losses[-1],
         torch_version=str(torch.__version__),
+        recipe=fit.recipe.describe(target),
     )

@@ -4,15 +4,17 @@ Every step is tracked in one MLflow run: parameters, the loss curve, base and
 tuned metrics with intervals, the failure table and the adapter as an artifact.
 """
 
+import copy
 import logging
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import dataset, evaluation, modeling, sft, tracking
+from . import dataset, evaluation, modeling, recipe, sft, tracking
 from .files import staged_directory, write_json, write_text
 from .settings import Settings
 from .stats import Estimate
@@ -33,6 +35,7 @@ class Fit:
     step_seconds: float
     # Non-padding tokens fed to those steps (this session's, when resuming).
     tokens: int
+    recipe: recipe.Recipe
 
     @property
     def tokens_per_second(self) -> float:
@@ -77,13 +80,49 @@ def predict(
     tokenizer: "PreTrainedTokenizerBase",
     examples: list[dataset.Example],
     settings: Settings,
+    batch_size: int = recipe.CPU_EVAL_BATCH,
 ) -> list[str]:
     return sft.generate(
         model,
         tokenizer,
         [ex.prompt for ex in examples],
         max_new_tokens=settings.eval_max_new_tokens,
+        batch_size=batch_size,
         progress=settings.progress,
+    )
+
+
+def encode_split(
+    tokenizer: "PreTrainedTokenizerBase", examples: list[dataset.Example], max_length: int
+) -> sft.FeatureDataset:
+    return sft.FeatureDataset([sft.encode(tokenizer, ex, max_length) for ex in examples])
+
+
+def plan(
+    model: Any,
+    train_features: sft.FeatureDataset,
+    settings: Settings,
+    precision: modeling.Precision,
+) -> recipe.Recipe:
+    """The recipe for this model, data and machine (see recipe.py)."""
+    config = model.config
+    _, total = modeling.parameter_counts(model)
+    shape = recipe.ModelShape(
+        parameters=total,
+        hidden_size=int(config.hidden_size),
+        layers=int(config.num_hidden_layers),
+        vocab_size=int(config.vocab_size),
+    )
+    attention = str(getattr(config, "_attn_implementation", None) or "eager")
+    return recipe.choose_recipe(
+        batch_size=settings.batch_size,
+        learning_rate=settings.learning_rate,
+        gradient_checkpointing=settings.gradient_checkpointing,
+        gradient_accumulation_steps=settings.gradient_accumulation_steps,
+        token_budget=settings.token_budget,
+        lengths=[len(f.input_ids) for f in train_features.features],
+        machine=recipe.machine_for(precision.device, precision.bf16, attention),
+        shape=shape,
     )
 
 
@@ -107,6 +146,7 @@ def _params(settings: Settings, precision: modeling.Precision) -> dict[str, obje
         "epochs": settings.epochs,
         "max_steps": settings.max_steps,
         "batch_size": settings.batch_size,
+        "token_budget": settings.token_budget,
         "gradient_accumulation_steps": settings.gradient_accumulation_steps,
         "max_length": settings.max_length,
         "gradient_checkpointing": settings.gradient_checkpointing,
@@ -169,6 +209,23 @@ def _step_timer() -> Any:
     return StepTimer()
 
 
+def _checkpointing_args(enabled: bool) -> dict[str, object]:
+    """Gradient checkpointing under the name this transformers knows: recent releases
+    call it activation checkpointing and warn about the old name."""
+    import dataclasses
+
+    from transformers import TrainingArguments
+
+    names = {f.name for f in dataclasses.fields(TrainingArguments)}
+    prefix = "activation" if "activation_checkpointing" in names else "gradient"
+    if not enabled:
+        return {f"{prefix}_checkpointing": False}
+    return {
+        f"{prefix}_checkpointing": True,
+        f"{prefix}_checkpointing_kwargs": {"use_reentrant": False},
+    }
+
+
 def fine_tune(
     model: Any,
     tokenizer: "PreTrainedTokenizerBase",
@@ -177,23 +234,24 @@ def fine_tune(
     precision: modeling.Precision,
     *,
     callbacks: list[Any] | None = None,
+    chosen: recipe.Recipe | None = None,
 ) -> Fit:
-    """Run the Trainer (resuming if asked); return the losses, the step and its speed."""
-    from transformers import Trainer, TrainingArguments
+    """Run the Trainer with the recipe for this machine (resuming if asked).
 
-    def features(split: str) -> sft.FeatureDataset:
-        return sft.FeatureDataset(
-            [sft.encode(tokenizer, ex, settings.max_length) for ex in splits[split]]
-        )
+    The one training path: `make train`, `make gpu-smoke` and the benchmark all call it.
+    """
+    from transformers import DataCollatorWithFlattening, Trainer, TrainingArguments
 
+    train_features = encode_split(tokenizer, splits["train"], settings.max_length)
+    chosen = chosen or plan(model, train_features, settings, precision)
     args = TrainingArguments(
         output_dir=str(settings.checkpoint_dir),
         num_train_epochs=settings.epochs,
         max_steps=settings.max_steps,
-        per_device_train_batch_size=settings.batch_size,
-        per_device_eval_batch_size=settings.batch_size,
+        per_device_train_batch_size=chosen.batch_size,
+        per_device_eval_batch_size=chosen.batch_size,
         gradient_accumulation_steps=settings.gradient_accumulation_steps,
-        learning_rate=settings.learning_rate,
+        learning_rate=chosen.learning_rate,
         lr_scheduler_type="linear",
         warmup_steps=0,
         logging_steps=1,
@@ -202,8 +260,8 @@ def fine_tune(
         save_steps=settings.save_steps,
         save_total_limit=2,
         bf16=precision.bf16,
-        gradient_checkpointing=settings.gradient_checkpointing,
-        gradient_checkpointing_kwargs={"use_reentrant": False},
+        **_checkpointing_args(chosen.gradient_checkpointing),
+        train_sampling_strategy="group_by_length" if chosen.group_by_length else "random",
         use_cpu=precision.device == "cpu",
         seed=settings.seed,
         data_seed=settings.seed,
@@ -215,12 +273,15 @@ def fine_tune(
     )
     model.config.use_cache = False  # incompatible with gradient checkpointing
     timer = _step_timer()
+    collator: Any = sft.Collator(int(tokenizer.pad_token_id))
+    if chosen.padding_free:  # pragma: no cover - needs a flash-attention kernel (GPU)
+        collator = DataCollatorWithFlattening()  # type: ignore[no-untyped-call]
     trainer = Trainer(
         model=model,
         args=args,
-        train_dataset=features("train"),
-        eval_dataset=features("validation"),
-        data_collator=sft.Collator(int(tokenizer.pad_token_id)),
+        train_dataset=train_features,
+        eval_dataset=encode_split(tokenizer, splits["validation"], settings.max_length),
+        data_collator=collator,
         callbacks=[timer, *(callbacks or [])],
     )
     resume = last_checkpoint(settings.checkpoint_dir) if settings.resume else None
@@ -229,7 +290,14 @@ def fine_tune(
     trainer.train(resume_from_checkpoint=resume)
     model.config.use_cache = True
     losses = [float(entry["loss"]) for entry in trainer.state.log_history if "loss" in entry]
-    return Fit(losses, int(trainer.state.global_step), timer.seconds, timer.tokens)
+    return Fit(losses, int(trainer.state.global_step), timer.seconds, timer.tokens, chosen)
+
+
+Merge = Callable[[Any], Any]
+
+
+def _merge(model: Any) -> Any:
+    return model.merge_and_unload()
 
 
 def merge_max_abs_diff(
@@ -237,18 +305,21 @@ def merge_max_abs_diff(
     tokenizer: "PreTrainedTokenizerBase",
     examples: list[dataset.Example],
     precision: modeling.Precision,
+    merge: Merge = _merge,
 ) -> float | None:
-    """Largest |logit| difference between adapter and merged model; None on 4-bit.
+    """Largest |logit| difference between adapter and merged model, both in fp32.
 
-    Merging into 4-bit weights rounds the sum back to 4 bits, so outputs differ by
-    design there; the check is meaningful only in full precision (ADR 0009).
+    Both run from an fp32 copy of the same weights, so the figure measures the merge
+    (scaling, target modules), not bf16 rounding: it means the same in every
+    precision, and `model` itself is left as it was. None on 4-bit, where merging
+    rounds the sum back to 4 bits by design (ADR 0009).
     """
     if precision.quantize_4bit:  # pragma: no cover - needs a CUDA GPU
         return None
     conversations = [ex.prompt for ex in examples]
-    with_adapter = sft.last_token_logits(model, tokenizer, conversations)
-    merged = model.merge_and_unload()
-    merged_logits = sft.last_token_logits(merged, tokenizer, conversations)
+    reference = copy.deepcopy(model).float()
+    with_adapter = sft.last_token_logits(reference, tokenizer, conversations)
+    merged_logits = sft.last_token_logits(merge(reference), tokenizer, conversations)
     return float((with_adapter - merged_logits).abs().max())
 
 
@@ -257,8 +328,9 @@ def _evaluate(
     tokenizer: "PreTrainedTokenizerBase",
     test: list[dataset.Example],
     settings: Settings,
+    batch_size: int,
 ) -> tuple[list[str], dict[str, Estimate]]:
-    answers = predict(model, tokenizer, test, settings)
+    answers = predict(model, tokenizer, test, settings, batch_size)
     estimates = evaluation.evaluate(
         dataset.labels_of(test),
         answers,
@@ -293,13 +365,19 @@ def _tracked_job(
     tokenizer: "PreTrainedTokenizerBase",
     staging: Path,
     run_id: str,
+    announce: Callable[[str], None],
 ) -> TrainResult:
     """Inside the MLflow run: base eval, fine-tune, tuned eval, save, merge check, log."""
     import mlflow
 
     test = splits["test"]
+    chosen = plan(
+        base, encode_split(tokenizer, splits["train"], settings.max_length), settings, precision
+    )
+    announce(chosen.describe(precision.device))
+    mlflow.log_params(chosen.params())
     base.train(False)
-    base_answers, base_metrics = _evaluate(base, tokenizer, test, settings)
+    base_answers, base_metrics = _evaluate(base, tokenizer, test, settings, chosen.eval_batch_size)
     model = modeling.add_lora(
         base,
         rank=settings.lora_rank,
@@ -314,17 +392,23 @@ def _tracked_job(
         import torch
 
         torch.cuda.reset_peak_memory_stats()
-    fit = fine_tune(model, tokenizer, splits, settings, precision, callbacks=[_mlflow_callback()])
+    fit = fine_tune(
+        model, tokenizer, splits, settings, precision, callbacks=[_mlflow_callback()], chosen=chosen
+    )
     peak_mb, memory_kind = modeling.peak_memory(precision.device)
     losses = fit.losses
     model.eval()
-    tuned_answers, tuned_metrics = _evaluate(model, tokenizer, test, settings)
+    tuned_answers, tuned_metrics = _evaluate(
+        model, tokenizer, test, settings, chosen.eval_batch_size
+    )
     cases = evaluation.failures(
         [ex.id for ex in test], [ex.text for ex in test], dataset.labels_of(test), tuned_answers
     )
     modeling.save_adapter(model, tokenizer, staging)
     resources: dict[str, float | str] = {
         "device": precision.device,
+        "batch_size": chosen.batch_size,
+        "learning_rate": chosen.learning_rate,
         "train_seconds": round(fit.step_seconds, 3),
         "train_tokens": fit.tokens,
         "tokens_per_second": round(fit.tokens_per_second, 1),
@@ -369,8 +453,11 @@ def _tracked_job(
     )
 
 
-def train(settings: Settings) -> TrainResult:
-    """The whole job; loads data first so a bad file fails before any model loads."""
+def train(settings: Settings, announce: Callable[[str], None] = logger.info) -> TrainResult:
+    """The whole job; loads data first so a bad file fails before any model loads.
+
+    `announce` hears the recipe chosen for this machine before training starts.
+    """
     import torch
 
     splits = {split: dataset.load_jsonl(settings.split_path(split)) for split in dataset.SPLITS}
@@ -394,6 +481,7 @@ def train(settings: Settings) -> TrainResult:
                 tokenizer=tokenizer,
                 staging=staging,
                 run_id=run_id,
+                announce=announce,
             )
         if result.promoted:
             with staged_directory(settings.adapter_dir) as target:
