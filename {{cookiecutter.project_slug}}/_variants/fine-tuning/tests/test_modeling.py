@@ -1,3 +1,6 @@
+import http.server
+import socket
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -90,3 +93,89 @@ def test_saved_adapter_loads_back_with_identical_outputs(tmp_path: Path) -> None
 def test_loading_without_an_adapter_says_to_train(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="make train"):
         modeling.load_adapter(tmp_path, CPU)
+
+
+def _closed_port() -> int:
+    """A loopback port nobody listens on: connecting fails at once, like no network."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+@pytest.fixture
+def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The user's offline path: no HF_HUB_OFFLINE, but the hub cannot be reached.
+
+    Loading weights must not even start: the hub client would retry for about a minute.
+    """
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{_closed_port()}")
+
+    def no_download(*args: object, **kwargs: object) -> None:
+        raise AssertionError("from_pretrained was called: the hub client would retry")
+
+    monkeypatch.setattr("transformers.AutoModelForCausalLM.from_pretrained", no_download)
+    monkeypatch.setattr("transformers.AutoTokenizer.from_pretrained", no_download)
+
+
+@pytest.mark.usefixtures("no_network")
+def test_unreachable_hub_fails_at_once_naming_the_offline_fixes() -> None:
+    with pytest.raises(ValueError, match=r"cannot reach http://127\.0\.0\.1") as error:
+        modeling.load_base("acme/not-downloaded-model", CPU)
+
+    message = str(error.value)
+    assert "BASE_MODEL=acme/not-downloaded-model" in message
+    assert "BASE_MODEL=tiny" in message
+    assert "BASE_MODEL=<its folder>" in message
+    assert "\n" not in message
+
+
+@pytest.mark.usefixtures("no_network")
+def test_offline_mode_without_the_model_in_the_cache_names_the_fixes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+    with pytest.raises(ValueError, match=r"not in the local .* cache.*BASE_MODEL=tiny"):
+        modeling.load_base("acme/not-downloaded-model", CPU)
+
+
+@pytest.mark.usefixtures("no_network")
+def test_a_missing_folder_is_named_as_a_folder(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="no such folder"):
+        modeling.load_base(str(tmp_path / "gone"), CPU)
+
+
+def test_a_hub_that_answers_any_status_counts_as_reachable() -> None:
+    class Refusing(http.server.BaseHTTPRequestHandler):
+        def do_HEAD(self) -> None:
+            self.send_response(401)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Refusing)
+    thread = threading.Thread(target=server.handle_request)
+    thread.start()
+    try:
+        assert modeling.hub_reachable(f"http://127.0.0.1:{server.server_port}") is None
+    finally:
+        thread.join(timeout=10)
+        server.server_close()
+    assert modeling.hub_reachable(f"http://127.0.0.1:{_closed_port()}") is not None
+
+
+def test_a_local_folder_base_is_saved_with_the_adapter_and_loads_without_the_hub(
+    tmp_path: Path, no_network: None
+) -> None:
+    base, tokenizer = modeling.load_base(modeling.TINY, CPU, ["route this message"] * 5)
+    folder = tmp_path / "my-base"
+    base.save_pretrained(str(folder))
+    tokenizer.save_pretrained(str(folder))
+
+    modeling.save_base(base, str(folder), tmp_path / "adapter")
+
+    assert (tmp_path / "adapter" / "base" / "config.json").is_file()

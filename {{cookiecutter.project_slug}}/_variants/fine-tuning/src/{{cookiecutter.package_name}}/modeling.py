@@ -7,7 +7,10 @@ CPU. Tests and `make gpu-smoke` use it; real runs name a hub model or a folder.
 
 import importlib.util
 import json
+import os
 import resource
+import urllib.error
+import urllib.request
 import warnings
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -171,6 +174,67 @@ def build_tiny_model(
     return LlamaForCausalLM(LlamaConfig(**dims))
 
 
+HUB_TIMEOUT_SECONDS = 5.0
+_TRUE = {"1", "true", "yes", "on"}
+NO_HUB_FIX = (
+    "train offline with BASE_MODEL=tiny, or download the model where the hub is "
+    "reachable and set BASE_MODEL=<its folder>"
+)
+
+
+def _offline() -> bool:
+    return any(
+        os.environ.get(name, "").strip().lower() in _TRUE
+        for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    )
+
+
+def hub_reachable(endpoint: str, timeout: float = HUB_TIMEOUT_SECONDS) -> str | None:
+    """None if the hub answers at all (any HTTP status), else why not.
+
+    One short request instead of the hub client's retries with back-off, which spend
+    about a minute on a machine without network before failing.
+    """
+    request = urllib.request.Request(f"{endpoint.rstrip('/')}/api/models", method="HEAD")  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=timeout):  # noqa: S310 - the configured hub
+            return None
+    except urllib.error.HTTPError:
+        return None  # it answered: reachable
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        return str(reason) or type(exc).__name__
+
+
+def resolve_base(name: str) -> tuple[str, bool]:
+    """Where to load BASE_MODEL from, and whether to stay off the network.
+
+    A folder loads as is; a hub id already in the local cache loads from it; otherwise
+    the hub must answer one quick request, or this fails at once naming the fix.
+    """
+    from huggingface_hub import try_to_load_from_cache
+
+    if Path(name).is_dir():
+        return name, True
+    if name.startswith((".", "/", "~")) or name.count("/") > 1:
+        raise ValueError(f"BASE_MODEL={name}: no such folder; {NO_HUB_FIX}")
+    if isinstance(try_to_load_from_cache(name, "config.json"), str):
+        return name, True
+    if _offline():
+        raise ValueError(
+            f"BASE_MODEL={name} is not in the local Hugging Face cache and HF_HUB_OFFLINE "
+            f"is set; {NO_HUB_FIX}"
+        )
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+    problem = hub_reachable(endpoint)
+    if problem is not None:
+        raise ValueError(
+            f"BASE_MODEL={name}: cannot reach {endpoint} ({problem}) and the model is not "
+            f"in the local cache; {NO_HUB_FIX}"
+        )
+    return name, False
+
+
 def place(model: Any, device: str) -> Any:
     """`model` on `device` (typed loosely: transformers' typing of `.to` is too narrow)."""
     return model.to(device)
@@ -199,10 +263,11 @@ def load_base(
             bnb_4bit_use_double_quant=True,
         )
         kwargs["device_map"] = {"": 0}
-    model = AutoModelForCausalLM.from_pretrained(name, **kwargs)
+    source, local = resolve_base(name)
+    model = AutoModelForCausalLM.from_pretrained(source, local_files_only=local, **kwargs)
     if not precision.quantize_4bit:  # a 4-bit model is placed by its device_map
         model = place(model, precision.device)
-    tokenizer = AutoTokenizer.from_pretrained(name)
+    tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     if tokenizer.chat_template is None:
@@ -250,12 +315,14 @@ BASE_MANIFEST = "base.json"
 
 
 def save_base(base: "PreTrainedModel", base_name: str, target: Path) -> None:
-    """Record where the adapter's base lives; a tiny base (random weights) is saved here.
+    """Record where the adapter's base lives, and save the base itself unless it is on
+    the hub: a tiny base (random weights) or a local folder, which would not exist in
+    the image or on another machine.
 
     Call before adding LoRA: afterwards the base's modules hold the adapter layers.
     """
     target.mkdir(parents=True, exist_ok=True)
-    if base_name == TINY:
+    if base_name == TINY or Path(base_name).is_dir():
         base.save_pretrained(str(target / "base"))
     manifest = {"base_model": base_name}
     (target / BASE_MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
@@ -280,9 +347,10 @@ def load_adapter(
         raise FileNotFoundError(f"no adapter at {source}: run `make train` first")
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     base_name = str(manifest["base_model"])
-    base_path = source / "base" if base_name == TINY else base_name
+    bundled = base_name == TINY or (source / "base" / "config.json").is_file()
+    base_path, local = (str(source / "base"), True) if bundled else resolve_base(base_name)
     dtype = torch.bfloat16 if precision.bf16 else torch.float32
-    base = AutoModelForCausalLM.from_pretrained(str(base_path), dtype=dtype)
+    base = AutoModelForCausalLM.from_pretrained(base_path, dtype=dtype, local_files_only=local)
     tokenizer = AutoTokenizer.from_pretrained(str(source))
     with quiet_peft():
         model = PeftModel.from_pretrained(base, str(source))
