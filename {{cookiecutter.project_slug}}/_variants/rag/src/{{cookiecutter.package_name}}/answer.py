@@ -15,7 +15,21 @@ from .bm25 import tokenize
 from .index import ScoredChunk
 
 _SENTENCE = re.compile(r"[^.!?\n]+[.!?]?")
+_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+_EMPHASIS = re.compile(r"\*+|__|~~|`")
+_LINE_START = re.compile(r"^\s*(?:#{1,6}\s+|>\s*|[-*+]\s+|\d+[.)]\s+|\|\s*)+")
 EXTRACTIVE = "extractive"
+ABSTAINED = "The documents do not answer this question; the closest passages are listed."
+
+
+def plain_text(markdown: str) -> str:
+    """Markdown reduced to the words a reader sees: links to their text, emphasis,
+    code ticks, list, quote and heading marks and table pipes dropped."""
+    text = _LINK.sub(r"\1", markdown)
+    text = _EMPHASIS.sub("", text)
+    text = _LINE_START.sub("", text)
+    text = text.replace(" | ", ", ").strip(" |\t")
+    return re.sub(r"\s+", " ", text).strip()
 
 
 class LLMError(Exception):
@@ -34,7 +48,7 @@ def extractive_answer(question: str, hits: Sequence[ScoredChunk], sentences: int
     candidates: list[tuple[float, int, int, str]] = []
     for number, hit in enumerate(hits, 1):
         for position, match in enumerate(_SENTENCE.finditer(hit.chunk.text)):
-            sentence = match.group().strip(" -*#\t")
+            sentence = plain_text(match.group())
             words = set(tokenize(sentence))
             if len(words) < 3:
                 continue

@@ -77,9 +77,13 @@ def fixed_spans(text: str, size: int, overlap: int) -> list[Span]:
         if end >= len(text):
             break
         start = max(end - overlap, start + 1)
-        # Start the next window on a word, not inside one.
-        while 0 < start < len(text) and not text[start - 1].isspace():
-            start += 1
+        # Start the next window on a word, not inside one, unless the "word" runs on
+        # for half a window (text without spaces): then cut it, never skip it.
+        probe, limit = start, min(len(text), start + size // 2)
+        while probe < limit and not text[probe - 1].isspace():
+            probe += 1
+        if probe < limit:
+            start = probe
     return spans
 
 
@@ -140,6 +144,18 @@ def heading_spans(text: str, size: int) -> list[Span]:
     return spans
 
 
+def capped(text: str, spans: Iterable[Span], size: int) -> list[Span]:
+    """Spans longer than `size` (one huge paragraph or sentence) cut into windows of
+    at most `size`: no chunk, and so no answer, grows with the input."""
+    out: list[Span] = []
+    for start, end in spans:
+        if end - start <= size:
+            out.append((start, end))
+            continue
+        out.extend((start + s, start + e) for s, e in fixed_spans(text[start:end], size, 0))
+    return out
+
+
 Strategy = Callable[[str, int, int], list[Span]]
 
 STRATEGIES: dict[str, Strategy] = {
@@ -166,7 +182,9 @@ def chunk_document(document: Document, strategy: str, size: int, overlap: int) -
             end=end,
             heading_path=heading_path_at(marks, start),
         )
-        for number, (start, end) in enumerate(split(document.text, size, overlap))
+        for number, (start, end) in enumerate(
+            capped(document.text, split(document.text, size, overlap), size)
+        )
     ]
 
 

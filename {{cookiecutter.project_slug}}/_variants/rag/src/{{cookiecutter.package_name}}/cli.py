@@ -1,37 +1,80 @@
 """Command line: `{{ cookiecutter.project_slug }} --help` lists every job."""
 
+import errno
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 
 from .commands import command_app, fail
-from .settings import get_settings
+from .settings import Settings, get_settings
 
-app = command_app(
-    "Ingest, evaluate, query and serve the retrieval pipeline.",
-    lambda: get_settings().log_level,
-)
+
+def settings_or_exit() -> Settings:
+    """The settings, or one line per bad value naming the variable and what it needs
+    (the traceback only with LOG_LEVEL=DEBUG)."""
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        if os.environ.get("LOG_LEVEL", "").upper() == "DEBUG":
+            raise
+        lines = []
+        for error in exc.errors()[:5]:
+            name = "_".join(str(part) for part in error["loc"]).upper()
+            value = error.get("input")
+            lines.append(f"{name}={value!r}: {error['msg']} (fix it in .env or the environment)")
+        raise fail("\n".join(lines)) from None
+
+
+def _level() -> str:
+    try:
+        return get_settings().log_level
+    except ValidationError:
+        return "INFO"
+
+
+app = command_app("Ingest, evaluate, query and serve the retrieval pipeline.", _level)
 logger = logging.getLogger(__name__)
 
 
+def os_failure(exc: OSError) -> typer.Exit:
+    """A write that failed (a full disk, a read-only folder) as one line with the fix."""
+    where = f" writing {exc.filename}" if exc.filename else ""
+    if exc.errno == errno.ENOSPC:
+        return fail(
+            f"no space left on the device{where}: free some space, or point INDEX_DIR, "
+            "RESULTS_DIR and EMBEDDING_CACHE_DIR at another disk; the previous index is kept"
+        )
+    return fail(f"{exc.strerror or exc}{where}: check that the folder exists and is writable")
+
+
+def with_corpus(settings: Settings, corpus: Path | None) -> Settings:
+    return settings if corpus is None else settings.model_copy(update={"corpus_path": corpus})
+
+
+CorpusOption = Annotated[
+    Path | None,
+    typer.Option(help="BEIR folder or folder of .md/.txt (default: CORPUS_PATH)."),
+]
+
+
 @app.command()
-def ingest(
-    corpus: Annotated[Path | None, typer.Option(help="BEIR folder or folder of .md/.txt.")] = None,
-) -> None:
+def ingest(corpus: CorpusOption = None) -> None:
     """Chunk and embed the corpus, then write the index atomically (INDEX_DIR)."""
     from .corpus import CorpusError
     from .pipeline import ingest as run_ingest
 
-    settings = get_settings()
-    if corpus is not None:
-        settings = settings.model_copy(update={"corpus_path": corpus})
+    settings = with_corpus(settings_or_exit(), corpus)
     try:
         report = run_ingest(settings, progress=True)
     except (CorpusError, ValueError) as exc:
         raise fail(str(exc)) from None
+    except OSError as exc:
+        raise os_failure(exc) from None
     typer.echo(
         f"indexed {report.documents} documents as {report.chunks} {settings.chunking} chunks "
         f"in {report.seconds:.1f} s ({report.chunks_per_second:.0f} chunks/s) -> {report.index_dir}"
@@ -39,18 +82,29 @@ def ingest(
 
 
 @app.command()
-def evaluate() -> None:
-    """Score every chunking x retriever on the judgements; log each to MLflow."""
+def evaluate(corpus: CorpusOption = None) -> None:
+    """Score every chunking x retriever on test questions (fusion and abstention chosen on
+    dev); log each to MLflow; store the choices beside the ingested index."""
     from .corpus import CorpusError
     from .evaluation import evaluate as run_evaluation
 
-    settings = get_settings()
+    settings = with_corpus(settings_or_exit(), corpus)
     try:
         report = run_evaluation(settings)
     except (CorpusError, ValueError) as exc:
         raise fail(str(exc)) from None
+    except OSError as exc:
+        raise os_failure(exc) from None
     typer.echo(report.table)
     typer.echo(f"table, plot and JSON written to {settings.results_dir}/retrieval_eval.*")
+    typer.echo(f"embedded {report.embedded} texts (the rest came from the embedding cache)")
+    if report.calibrated is None:
+        typer.echo(
+            f"no index of this corpus and chunking at {settings.index_dir}: run `make ingest` "
+            "then `make evaluate` to give the API the fusion and abstention chosen here"
+        )
+    else:
+        typer.echo(f"fusion and abstention threshold stored in {report.calibrated}")
     if report.failures:
         raise fail("; ".join(report.failures))
 
@@ -59,19 +113,22 @@ def evaluate() -> None:
 def query(
     question: Annotated[str, typer.Argument(help="The question to answer.")],
     top_k: Annotated[int, typer.Option(min=1, max=50)] = 5,
+    corpus: CorpusOption = None,
 ) -> None:
     """Answer one question from the index (extractive, with citations)."""
-    from .answer import extractive_answer
+    from .answer import ABSTAINED, extractive_answer
+    from .corpus import CorpusError
     from .index import IndexNotFoundError
     from .pipeline import load_engine
 
-    settings = get_settings()
+    settings = with_corpus(settings_or_exit(), corpus)
     try:
         engine = load_engine(settings)
-    except (IndexNotFoundError, ValueError) as exc:
+    except (IndexNotFoundError, CorpusError, ValueError) as exc:
         raise fail(str(exc)) from None
     hits = engine.retrievers[settings.retriever].search(question, top_k)
-    typer.echo(extractive_answer(question, hits).text)
+    answered = not engine.abstains(question)
+    typer.echo(extractive_answer(question, hits).text if answered else ABSTAINED)
     for number, hit in enumerate(hits, 1):
         where = " > ".join(hit.chunk.heading_path) or hit.chunk.title
         typer.echo(f"[{number}] {hit.score:.4f} {hit.chunk.doc_id} ({where})")
@@ -81,18 +138,19 @@ def query(
 def benchmark(
     synthetic: Annotated[int, typer.Option(min=1, help="Synthetic chunks to ingest.")] = 10_000,
     output: Annotated[Path, typer.Option(help="Results file.")] = Path("results/benchmark.json"),
+    corpus: CorpusOption = None,
 ) -> None:
     """Query latency p50/p95 per retriever and ingest throughput (chunks/s); see `report`."""
     from .benchmark import run
-    from .corpus import load_documents, load_queries
+    from .corpus import CorpusError, load_documents, load_queries
     from .files import write_json
     from .index import IndexNotFoundError
     from .pipeline import load_engine
 
-    settings = get_settings()
+    settings = with_corpus(settings_or_exit(), corpus)
     try:
         engine = load_engine(settings)
-    except (IndexNotFoundError, ValueError) as exc:
+    except (IndexNotFoundError, CorpusError, ValueError) as exc:
         raise fail(str(exc)) from None
     figures = run(
         load_documents(settings.corpus_path),
@@ -114,14 +172,15 @@ def report(
     readme: Annotated[Path, typer.Option(help="README whose results sections to rewrite.")] = Path(
         "README.md"
     ),
+    corpus: CorpusOption = None,
 ) -> None:
     """Rewrite the README's results tables and docs/ figure from results/."""
     from .readme import MissingSectionError, ReportError
     from .report import write_report
 
-    settings = get_settings()
+    settings = with_corpus(settings_or_exit(), corpus)
     try:
-        figure = write_report(settings.results_dir, readme)
+        figure = write_report(settings.results_dir, readme, settings.corpus_path)
     except (ReportError, MissingSectionError, OSError) as exc:
         raise fail(str(exc)) from None
     typer.echo(f"updated {readme} and {figure}")
@@ -133,7 +192,7 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port (API_PORT).")] = None,
     workers: Annotated[int | None, typer.Option(min=1, help="Processes (API_WORKERS).")] = None,
 ) -> None:
-    """Serve the API with uvicorn."""
+    """Serve the API with uvicorn (CORPUS_PATH: refuse an index of other documents)."""
     from .service import serve as run_server
 
-    run_server(f"{__package__}.api:create_app", get_settings(), host, port, workers)
+    run_server(f"{__package__}.api:create_app", settings_or_exit(), host, port, workers)

@@ -5,6 +5,7 @@ so the same commands run on any BEIR dataset, and a plain folder of Markdown or 
 """
 
 import csv
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,6 +87,8 @@ def load_beir_corpus(folder: Path) -> list[Document]:
         if not isinstance(title, str) or not isinstance(text, str) or not text.strip():
             raise CorpusError(f"{path}: document {row['_id']} needs a string title and text")
         documents.append(Document(str(row["_id"]), title, text))
+    if not documents:
+        raise CorpusError(f"{path} holds no documents: add one JSON object per line")
     return documents
 
 
@@ -102,6 +105,43 @@ def load_documents(path: Path) -> list[Document]:
 
 def load_queries(folder: Path) -> dict[str, str]:
     return {str(row["_id"]): str(row.get("text", "")) for row in _jsonl(folder / "queries.jsonl")}
+
+
+OUT_OF_SCOPE = "out_of_scope.jsonl"
+
+
+def load_out_of_scope(folder: Path) -> dict[str, str]:
+    """Questions the corpus does not answer (`out_of_scope.jsonl`, optional): what the
+    abstention threshold is chosen and tested on."""
+    path = folder / OUT_OF_SCOPE
+    if not path.is_file():
+        return {}
+    return {str(row["_id"]): str(row.get("text", "")) for row in _jsonl(path)}
+
+
+def corpus_files(path: Path) -> list[Path]:
+    """The files the documents are read from, in a stable order."""
+    if is_beir(path):
+        return [path / "corpus.jsonl"]
+    if not path.is_dir():
+        return []
+    return sorted(p for p in path.rglob("*") if p.suffix.lower() in TEXT_SUFFIXES)
+
+
+def corpus_sha256(path: Path) -> str:
+    """Content hash of the documents (names and bytes), independent of where they lie:
+    what an index and every result record, so results from other data are recognised."""
+    digest = hashlib.sha256()
+    for file in corpus_files(path):
+        digest.update(file.relative_to(path).as_posix().encode() + b"\0")
+        try:
+            with file.open("rb") as handle:
+                while block := handle.read(1 << 20):
+                    digest.update(block)
+        except OSError as exc:
+            raise CorpusError(f"cannot read {file}: {exc.strerror or exc}") from exc
+        digest.update(b"\0")
+    return digest.hexdigest()
 
 
 def load_qrels(folder: Path, split: str = "test") -> dict[str, dict[str, int]]:

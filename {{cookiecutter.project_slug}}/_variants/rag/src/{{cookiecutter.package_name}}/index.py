@@ -6,6 +6,7 @@ half way leaves the previous index untouched and never a half-written one (ADR 0
 """
 
 import json
+import shutil
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -17,7 +18,8 @@ from .chunking import Chunk
 from .embeddings import Vectors
 from .files import staged_directory
 
-FORMAT_VERSION = 1
+# 2: the manifest records the corpus (path and content hash) it was built from.
+FORMAT_VERSION = 2
 
 
 class IndexNotFoundError(Exception):
@@ -49,6 +51,8 @@ class Manifest:
     chunk_overlap: int
     documents: int
     chunks: int
+    corpus_path: str = ""
+    corpus_sha256: str = ""
     format_version: int = FORMAT_VERSION
 
 
@@ -90,6 +94,19 @@ def save_index(directory: Path, index: NumpyIndex, manifest: Manifest) -> None:
         (staging / "manifest.json").write_text(json.dumps(asdict(manifest), indent=2) + "\n")
 
 
+def remove_stale_staging(directory: Path) -> list[Path]:
+    """Delete the hidden `.index.*` folders an ingest killed mid-write left beside the
+    index (the staging prefix of `files.staged_directory`); returns what went."""
+    stale = [
+        path
+        for path in directory.parent.glob(f".{directory.name}.*")
+        if path.is_dir() and not path.is_symlink()
+    ]
+    for path in stale:
+        shutil.rmtree(path, ignore_errors=True)
+    return stale
+
+
 def load_index(directory: Path) -> tuple[NumpyIndex, Manifest]:
     manifest_path = directory / "manifest.json"
     if not manifest_path.is_file():
@@ -116,6 +133,11 @@ def load_index(directory: Path) -> tuple[NumpyIndex, Manifest]:
         raise CorruptIndexError(
             f"{vectors_path} holds an array of shape {vectors.shape} for {len(chunks)} chunks "
             f"of dimension {manifest.dimension}: {again}"
+        )
+    if not np.isfinite(vectors).all():
+        rows = int((~np.isfinite(vectors).all(axis=1)).sum())
+        raise CorruptIndexError(
+            f"{vectors_path} holds non-finite values (NaN or infinity) in {rows} rows: {again}"
         )
     return NumpyIndex(chunks, vectors.astype(np.float32)), manifest
 

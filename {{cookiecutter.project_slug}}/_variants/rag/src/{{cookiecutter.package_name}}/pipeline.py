@@ -5,12 +5,27 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from .calibration import Calibration, load_calibration
 from .chunking import Chunk, chunk_documents
-from .corpus import Document, load_documents
+from .corpus import CorpusError, Document, corpus_sha256, load_documents
+from .embedding_cache import CachingEmbedder, caching_embedder
 from .embeddings import Embedder, encode_batched, load_embedder
-from .index import Manifest, NumpyIndex, VectorStore, load_index, save_index
-from .retrieval import Retriever, build_retrievers
+from .index import (
+    IndexNotFoundError,
+    Manifest,
+    NumpyIndex,
+    ScoredChunk,
+    VectorStore,
+    load_index,
+    remove_stale_staging,
+    save_index,
+)
+from .retrieval import Fusion, Retriever, build_retrievers
 from .settings import Settings
+
+
+class IndexMismatchError(IndexNotFoundError):
+    """The index was built from other documents than CORPUS_PATH holds."""
 
 
 @dataclass(frozen=True)
@@ -35,14 +50,19 @@ def embed_chunks(
 def build_index(
     settings: Settings,
     documents: list[Document],
-    embedder: Embedder,
+    embedder: Embedder | CachingEmbedder,
     chunking: str | None = None,
     *,
     progress: bool = False,
+    corpus_hash: str = "",
 ) -> tuple[NumpyIndex, Manifest]:
     strategy = chunking or settings.chunking
     chunks = chunk_documents(documents, strategy, settings.chunk_size, settings.chunk_overlap)
-    index = embed_chunks(chunks, embedder, settings.embedding_batch_size, progress=progress)
+    if isinstance(embedder, CachingEmbedder):
+        texts = [chunk.search_text() for chunk in chunks]
+        index = NumpyIndex(chunks, embedder.encode(texts, label=f"{strategy} chunks"))
+    else:
+        index = embed_chunks(chunks, embedder, settings.embedding_batch_size, progress=progress)
     manifest = Manifest(
         embedding_model=embedder.name,
         dimension=embedder.dimension,
@@ -51,21 +71,61 @@ def build_index(
         chunk_overlap=settings.chunk_overlap,
         documents=len(documents),
         chunks=len(chunks),
+        corpus_path=str(settings.corpus_path),
+        corpus_sha256=corpus_hash,
     )
     return index, manifest
+
+
+def cached_embedder(
+    settings: Settings, embedder: Embedder | None = None, *, progress: bool = False
+) -> CachingEmbedder:
+    """The configured model behind the on-disk embedding cache (EMBEDDING_CACHE_DIR)."""
+    return caching_embedder(
+        embedder or load_embedder(settings.embedding_model),
+        settings.embedding_cache_dir,
+        settings.embedding_batch_size,
+        progress=progress,
+    )
 
 
 def ingest(
     settings: Settings, embedder: Embedder | None = None, *, progress: bool = False
 ) -> IngestReport:
-    """Read, chunk and embed the corpus, then write the index atomically."""
+    """Read, chunk and embed the corpus, then write the index atomically.
+
+    Refuses a corpus that yields no chunk: replacing a working index with an empty one
+    would leave the API "ready" with nothing to answer from.
+    """
     started = time.perf_counter()
+    remove_stale_staging(settings.index_dir)
     documents = load_documents(settings.corpus_path)
-    embedder = embedder or load_embedder(settings.embedding_model)
-    index, manifest = build_index(settings, documents, embedder, progress=progress)
+    corpus_hash = corpus_sha256(settings.corpus_path)
+    caching = cached_embedder(settings, embedder, progress=progress)
+    index, manifest = build_index(settings, documents, caching, corpus_hash=corpus_hash)
+    if not index.chunks:
+        raise CorpusError(
+            f"{settings.corpus_path} yields no chunks to index (only blank documents?): "
+            "the previous index is kept"
+        )
     save_index(settings.index_dir, index, manifest)
     elapsed = time.perf_counter() - started
     return IngestReport(settings.index_dir, len(documents), len(index.chunks), elapsed)
+
+
+def check_corpus(settings: Settings, manifest: Manifest) -> None:
+    """Refuse an index built from other documents than CORPUS_PATH holds. Where the
+    corpus is absent (an image ships only the index) the index is taken as it is."""
+    corpus = settings.corpus_path
+    if not manifest.corpus_sha256 or not corpus.exists():
+        return
+    digest = corpus_sha256(corpus)
+    if digest != manifest.corpus_sha256:
+        raise IndexMismatchError(
+            f"{settings.index_dir} was built from {manifest.corpus_path} "
+            f"(sha256 {manifest.corpus_sha256[:12]}), not from CORPUS_PATH={corpus} "
+            f"(sha256 {digest[:12]}): run `make ingest CORPUS={corpus}`"
+        )
 
 
 @dataclass
@@ -76,6 +136,21 @@ class Engine:
     retrievers: Mapping[str, Retriever]
     chunks: list[Chunk]
     embedder: Embedder
+    calibration: Calibration | None = None
+
+    def evidence(self, question: str) -> float:
+        """The best dense cosine for the question: what abstention is decided on."""
+        hits = self.retrievers["dense"].search(question, 1)
+        return hits[0].score if hits else 0.0
+
+    def abstains(self, question: str) -> bool:
+        threshold = self.calibration.abstain_below if self.calibration else None
+        return threshold is not None and self.evidence(question) < threshold
+
+    def search(self, retriever: str, question: str, k: int) -> tuple[list[ScoredChunk], bool]:
+        """The top k chunks of one retriever, and whether the documents answer at all."""
+        hits = self.retrievers[retriever].search(question, k)
+        return hits, not self.abstains(question)
 
 
 def load_engine(
@@ -85,6 +160,7 @@ def load_engine(
 ) -> Engine:
     """Load the index; the query embedder is the one the index was built with."""
     index, manifest = load_index(settings.index_dir)
+    check_corpus(settings, manifest)
     embedder = embedder or load_embedder(manifest.embedding_model)
     if embedder.name != manifest.embedding_model:
         raise ValueError(
@@ -97,7 +173,12 @@ def load_engine(
         if settings.pgvector_dsn is None:
             raise ValueError("VECTOR_STORE=pgvector needs PGVECTOR_DSN")
         store = connect(settings.pgvector_dsn.get_secret_value(), settings.pgvector_table)
+    calibration = load_calibration(settings.index_dir, manifest)
     retrievers = build_retrievers(
-        index.chunks, store or index, embedder, settings.candidate_depth, settings.rrf_k
+        index.chunks,
+        store or index,
+        embedder,
+        settings.candidate_depth,
+        calibration.fusion if calibration else Fusion(rrf_k=settings.rrf_k),
     )
-    return Engine(manifest, retrievers, index.chunks, embedder)
+    return Engine(manifest, retrievers, index.chunks, embedder, calibration)

@@ -11,6 +11,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
+from .corpus import corpus_sha256
 from .evaluation import BASELINE, markdown_table, plot
 from .files import write_text
 from .metrics import METRICS
@@ -21,7 +22,7 @@ BENCHMARK = "benchmark.json"
 # Relative to the README, which links to it.
 FIGURE = Path("docs/retrieval_eval.png")
 FIGURE_METRIC = "ndcg@10"
-FIGURE_CAPTION = "nDCG@10 by chunking strategy and retriever"
+FIGURE_CAPTION = "nDCG@10 on test questions by chunking strategy and retriever, with intervals"
 
 
 class EvaluatedConfig(BaseModel):
@@ -29,6 +30,8 @@ class EvaluatedConfig(BaseModel):
     retriever: str
     chunks: int = Field(ge=0)
     metrics: dict[str, float]
+    intervals: dict[str, tuple[float, float]] = Field(default_factory=dict)
+    fusion: str | None = None
 
     @field_validator("metrics")
     @classmethod
@@ -47,17 +50,74 @@ class EvaluatedSettings(BaseModel):
     chunking: str
     retriever: str
     min_ndcg_at_10: float
+    seed: int = 42
+
+
+class CorpusRecord(BaseModel):
+    path: str
+    sha256: str
+
+
+class SplitRecord(BaseModel):
+    seed: int
+    dev_fraction: float
+    dev: list[str]
+    test: list[str]
+
+
+class ComparisonRecord(BaseModel):
+    chunking: str
+    single: str
+    metric: str
+    difference: tuple[float, float, float]
+    verdict: str
+
+
+class FusionRecord(BaseModel):
+    choice: str
+    dev_ndcg_at_10: float
+
+
+class AbstentionRecord(BaseModel):
+    chunking: str
+    threshold: float | None
+    dev_in_scope: int
+    dev_out_of_scope: int
+    test_in_scope: int
+    test_out_of_scope: int
+    abstained_out_of_scope: int
+    abstained_in_scope: int
+    precision: float
+    recall: float
+
+
+class HardQuestion(BaseModel):
+    question: str
+    ndcg_at_10: float = Field(alias="ndcg@10")
+
+
+class AbstentionExamples(BaseModel):
+    answered_out_of_scope: list[str] = Field(default_factory=list)
+    abstained_in_scope: list[str] = Field(default_factory=list)
 
 
 class Evaluation(BaseModel):
     """What `make evaluate` writes to results/retrieval_eval.json."""
 
     embedding_model: str
+    corpus: CorpusRecord
     documents: int
     queries: int
+    dev_queries: int
     judgements: int
+    split: SplitRecord
     settings: EvaluatedSettings
     results: list[EvaluatedConfig] = Field(min_length=1)
+    fusion: dict[str, FusionRecord] = Field(default_factory=dict)
+    comparisons: list[ComparisonRecord] = Field(default_factory=list)
+    abstention: AbstentionRecord | None = None
+    hardest: list[HardQuestion] = Field(default_factory=list)
+    abstention_examples: AbstentionExamples = Field(default_factory=AbstentionExamples)
 
 
 class Latency(BaseModel):
@@ -101,7 +161,15 @@ def _pair(config: EvaluatedConfig) -> str:
 
 
 def _scores(config: EvaluatedConfig) -> str:
-    return f"nDCG@10 {config.metrics['ndcg@10']:.3f}, MRR@10 {config.metrics['mrr@10']:.3f}"
+    return f"nDCG@10 {_with_interval(config, 'ndcg@10')}, MRR@10 {_with_interval(config, 'mrr@10')}"
+
+
+def _with_interval(config: EvaluatedConfig, metric: str) -> str:
+    value = f"{config.metrics[metric]:.3f}"
+    if metric not in config.intervals:
+        return value
+    low, high = config.intervals[metric]
+    return f"{value} [{low:.3f}, {high:.3f}]"
 
 
 def best_configurations(evaluation: Evaluation) -> list[EvaluatedConfig]:
@@ -132,11 +200,16 @@ def retrieval_section(evaluation: Evaluation) -> str:
         ),
         None,
     )
+    split = evaluation.split
     lines = [
-        f"{evaluation.documents} documents, {evaluation.queries} questions with "
-        f"{evaluation.judgements} graded judgements; {evaluation.embedding_model}, chunks of "
-        f"at most {knobs.chunk_size} characters ({knobs.chunk_overlap} overlap for `fixed`), "
-        f"candidate depth {knobs.candidate_depth}, RRF k = {knobs.rrf_k}.",
+        f"`{evaluation.corpus.path}` (sha256 {evaluation.corpus.sha256[:12]}): "
+        f"{evaluation.documents} documents; {evaluation.embedding_model}, chunks of at most "
+        f"{knobs.chunk_size} characters ({knobs.chunk_overlap} overlap for `fixed`), "
+        f"candidate depth {knobs.candidate_depth}. The judged questions are split at random "
+        f"(seed {split.seed}): hybrid fusion and the abstention threshold are chosen on "
+        f"{evaluation.dev_queries} dev questions, and every figure here is on the other "
+        f"{evaluation.queries} test questions ({evaluation.judgements} graded judgements), "
+        "with 95% bootstrap intervals over those questions.",
         "",
         markdown_table(evaluation.results).rstrip("\n"),
         "",
@@ -155,6 +228,85 @@ def retrieval_section(evaluation: Evaluation) -> str:
         )
     lines += ["", f"![{FIGURE_CAPTION}]({FIGURE.as_posix()})"]
     return "\n".join(lines)
+
+
+def findings_section(evaluation: Evaluation) -> str:
+    """What the numbers say, in words decided by the numbers: a retriever "wins" only
+    when the interval of its per-question difference excludes zero."""
+    real = [r for r in evaluation.results if r.retriever != BASELINE]
+    scores = [r.metrics["ndcg@10"] for r in real]
+    floors = [r.metrics["ndcg@10"] for r in evaluation.results if r.retriever == BASELINE]
+    lines = [
+        f"- **Every real configuration scores nDCG@10 {min(scores):.3f} to {max(scores):.3f}**"
+        + (f" against {floors[0]:.3f} for a random ranking." if floors else ".")
+    ]
+    for comparison in evaluation.comparisons:
+        value, low, high = comparison.difference
+        fusion = evaluation.fusion.get(comparison.chunking)
+        chosen = f" ({fusion.choice}, chosen on dev)" if fusion else ""
+        said = {
+            "wins": "**wins**",
+            "loses": "**loses**",
+            "ties": "cannot be told apart from it (the interval includes zero)",
+        }[comparison.verdict]
+        lines.append(
+            f"- With `{comparison.chunking}` chunks, hybrid{chosen} against {comparison.single} "
+            f"alone, its best single retriever on test: {value:+.3f} nDCG@10 per question "
+            f"[{low:+.3f}, {high:+.3f}]; hybrid {said}."
+        )
+    by_chunking: dict[str, list[float]] = {}
+    for row in real:
+        by_chunking.setdefault(row.chunking, []).append(row.metrics["ndcg@10"])
+    spread = {name: max(values) - min(values) for name, values in by_chunking.items()}
+    if spread:
+        widest = max(spread, key=lambda name: spread[name])
+        lines.append(
+            f"- Retrievers differ by up to {spread[widest]:.3f} nDCG@10 within one chunking "
+            f"(`{widest}`); intervals that overlap are not a ranking."
+        )
+    abstention = evaluation.abstention
+    if abstention is None or abstention.threshold is None:
+        lines.append(
+            "- **No abstention threshold**: the corpus has no `out_of_scope.jsonl` questions "
+            "to choose one on, so the API answers every question."
+        )
+    else:
+        lines.append(
+            f"- **Abstention** (best dense cosine below {abstention.threshold:.3f}, chosen on "
+            f"{abstention.dev_in_scope} + {abstention.dev_out_of_scope} dev questions): on "
+            f"test it declined {abstention.abstained_out_of_scope} of "
+            f"{abstention.test_out_of_scope} out-of-scope questions (recall "
+            f"{abstention.recall:.2f}) and {abstention.abstained_in_scope} of "
+            f"{abstention.test_in_scope} answerable ones (precision {abstention.precision:.2f})."
+        )
+    return "\n".join(lines)
+
+
+def failures_section(evaluation: Evaluation) -> str:
+    """The configured pipeline's worst test questions and its abstention mistakes."""
+    knobs = evaluation.settings
+    lines = [f"Hardest test questions for `{knobs.chunking}` + `{knobs.retriever}`:", ""]
+    lines += [f"- nDCG@10 {q.ndcg_at_10:.3f}: {md_text(q.question)}" for q in evaluation.hardest]
+    examples = evaluation.abstention_examples
+    if evaluation.abstention is not None:
+        answered = examples.answered_out_of_scope
+        declined = examples.abstained_in_scope
+        lines += [
+            "",
+            "Out-of-scope test questions it still answered: "
+            + ("; ".join(f'"{md_text(q)}"' for q in answered) if answered else "none")
+            + ".",
+            "Answerable test questions it declined: "
+            + ("; ".join(f'"{md_text(q)}"' for q in declined) if declined else "none")
+            + ".",
+        ]
+    return "\n".join(lines)
+
+
+def md_text(text: str) -> str:
+    """A question quoted in Markdown: one line, no markup characters acting as markup."""
+    flat = " ".join(text.split())
+    return "".join(f"\\{c}" if c in "\\`*_[]<>|#" else c for c in flat)
 
 
 def speed_section(benchmark: Benchmark | None) -> str:
@@ -182,14 +334,28 @@ def speed_section(benchmark: Benchmark | None) -> str:
     return "\n".join(lines)
 
 
-def write_report(results_dir: Path, readme: Path) -> Path:
-    """Rewrite the README's `retrieval` and `speed` sections and redraw the figure.
+def check_corpus(evaluation: Evaluation, corpus: Path | None) -> None:
+    """Refuse results of other documents than CORPUS_PATH holds (when it is here)."""
+    if corpus is None or not corpus.exists():
+        return
+    digest = corpus_sha256(corpus)
+    if digest != evaluation.corpus.sha256:
+        raise ReportError(
+            f"results/{EVALUATION} is from {evaluation.corpus.path} "
+            f"(sha256 {evaluation.corpus.sha256[:12]}), not CORPUS_PATH={corpus} "
+            f"(sha256 {digest[:12]}): run `make evaluate CORPUS={corpus}` first"
+        )
+
+
+def write_report(results_dir: Path, readme: Path, corpus: Path | None = None) -> Path:
+    """Rewrite the README's results sections and redraw the figure.
 
     Everything is read and rendered before anything is written, and each file is
     replaced atomically: a missing results file or marker leaves both untouched.
     Returns the figure's path.
     """
     evaluation = load(results_dir / EVALUATION, Evaluation, "evaluate")
+    check_corpus(evaluation, corpus)
     benchmark_path = results_dir / BENCHMARK
     benchmark = load(benchmark_path, Benchmark, "benchmark") if benchmark_path.exists() else None
     try:
@@ -197,6 +363,8 @@ def write_report(results_dir: Path, readme: Path) -> Path:
     except FileNotFoundError:
         raise ReportError(f"{readme} is missing: run the report from the project root") from None
     text = replace_section(text, "retrieval", retrieval_section(evaluation))
+    text = replace_section(text, "findings", findings_section(evaluation))
+    text = replace_section(text, "failures", failures_section(evaluation))
     text = replace_section(text, "speed", speed_section(benchmark))
     figure = readme.parent / FIGURE
     plot(evaluation.results, figure, FIGURE_METRIC)

@@ -4,7 +4,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 
 from .config import ProjectSettings
 
@@ -20,6 +20,11 @@ class Settings(ProjectSettings):
         description="A BEIR folder (corpus.jsonl, queries.jsonl, qrels/) or a folder of .md/.txt.",
     )
     index_dir: Path = Path("index")
+    embedding_cache_dir: Path | None = Field(
+        default=Path(".cache/embeddings"),
+        description="Embeddings kept by (model, text) so no text is embedded twice; "
+        "empty: no cache.",
+    )
     results_dir: Path = Path("results")
     embedding_model: str = Field(
         default="all-MiniLM-L6-v2",
@@ -51,7 +56,15 @@ class Settings(ProjectSettings):
     llm_timeout_s: float = Field(default=30.0, gt=0.0)
     # `make evaluate` fails when the configured pipeline scores below this on the judgements.
     min_ndcg_at_10: float = Field(default=0.5, ge=0.0, le=1.0)
+    # Share of judged questions (seeded split) on which fusion and abstention are
+    # chosen; every reported figure is on the rest.
+    dev_fraction: float = Field(default=0.5, ge=0.1, le=0.9)
     seed: int = 42
+
+    @field_validator("embedding_cache_dir", mode="before")
+    @classmethod
+    def _empty_means_no_cache(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
 
 @lru_cache(maxsize=1)
