@@ -1,10 +1,14 @@
 import json
 import logging
+from pathlib import Path
 
+import pytest
 import typer
+from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from {{ cookiecutter.package_name }}.commands import command_app, fail
+from {{ cookiecutter.package_name }}.config import ProjectSettings
 
 
 def _app() -> typer.Typer:
@@ -35,3 +39,56 @@ def test_fail_exits_1_with_the_message_on_stderr() -> None:
 
     assert result.exit_code == 1
     assert "error: the input is broken: fix it" in result.output
+
+
+def _settings_app() -> typer.Typer:
+    app = command_app("Reads the settings.", lambda: ProjectSettings().log_level)
+
+    @app.command()
+    def ok() -> None:
+        typer.echo("ran")
+
+    return app
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("API_PORT", "abc"), ("MAX_BODY_BYTES", "1MB"), ("LOG_LEVEL", "verbose")],
+)
+def test_a_bad_setting_stops_every_command_with_one_line_naming_it(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
+
+    result = CliRunner().invoke(_settings_app(), ["ok"])
+
+    assert result.exit_code == 1
+    assert "ran" not in result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert f"invalid setting {name}='{value}'" in lines[0]
+    assert ".env" in lines[0]
+    assert "Traceback" not in result.output
+
+
+def test_a_non_utf8_env_file_is_named_in_one_line(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_bytes(b"API_PORT=8000\nDESCRIPTION=caf\xe9\n")
+
+    result = CliRunner().invoke(_settings_app(), ["ok"])
+
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines() == [
+        "error: cannot read .env: it is not UTF-8 text (invalid continuation byte); "
+        "save it as UTF-8"
+    ]
+
+
+def test_debug_log_level_shows_the_traceback_of_a_bad_setting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LOG_LEVEL", "DEBUG")
+    monkeypatch.setenv("API_PORT", "abc")
+
+    result = CliRunner().invoke(_settings_app(), ["ok"])
+
+    assert isinstance(result.exception, ValidationError)

@@ -1,11 +1,16 @@
 import json
+import os
+import signal
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from {{ cookiecutter.package_name }}.files import (
     atomic_path,
+    recover,
     staged_directory,
     write_json,
     write_text,
@@ -76,3 +81,66 @@ def test_a_staged_directory_can_create_its_target(tmp_path: Path) -> None:
         (staging / "MLmodel").write_text("x")
 
     assert (target / "MLmodel").read_text() == "x"
+
+
+def _dead_pid() -> int:
+    finished = subprocess.Popen([sys.executable, "-c", "pass"])
+    finished.wait()
+    return finished.pid
+
+
+def test_leftovers_of_a_killed_writer_are_removed_by_the_next_write(tmp_path: Path) -> None:
+    target = tmp_path / "champion"
+    writer = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\n"
+            "from pathlib import Path\n"
+            "from {{ cookiecutter.package_name }}.files import staged_directory\n"
+            "with staged_directory(Path(sys.argv[1])) as staging:\n"
+            "    (staging / 'half.bin').write_bytes(b'x')\n"
+            "    print('writing', flush=True)\n"
+            "    time.sleep(120)\n",
+            str(target),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert writer.stdout is not None
+    assert writer.stdout.readline() == "writing\n"
+    writer.send_signal(signal.SIGKILL)
+    writer.wait()
+    left = sorted(p.name for p in tmp_path.iterdir())
+
+    with staged_directory(target) as staging:
+        (staging / "whole.bin").write_bytes(b"y")
+
+    assert len(left) == 1
+    assert left[0].startswith(f".champion.{writer.pid}.")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["champion"]
+
+
+def test_temporaries_of_a_running_writer_are_left_alone(tmp_path: Path) -> None:
+    path = tmp_path / "metrics.json"
+    running = tmp_path / f".metrics.json.{os.getppid()}.abc.tmp"
+    running.write_text("in progress")
+    stale = tmp_path / f".metrics.json.{_dead_pid()}.def.tmp"
+    stale.write_text("abandoned")
+
+    write_text(path, "{}")
+
+    assert running.exists()
+    assert not stale.exists()
+
+
+def test_a_swap_cut_in_half_is_undone(tmp_path: Path) -> None:
+    target = tmp_path / "index"
+    previous = tmp_path / ".index.previous"
+    previous.mkdir()  # killed after moving the old index aside, before moving the new one in
+    (previous / "old.txt").write_text("old")
+
+    recover(target)
+
+    assert (target / "old.txt").read_text() == "old"
+    assert not previous.exists()

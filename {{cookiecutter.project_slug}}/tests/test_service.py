@@ -1,13 +1,20 @@
-from collections.abc import AsyncIterator
+import asyncio
+import json
+import socket
+import threading
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
+import uvicorn
 from fastapi import FastAPI
 from pydantic import BaseModel
 
 from {{ cookiecutter.package_name }}.config import ProjectSettings
 from {{ cookiecutter.package_name }}.service import (
+    MAX_ERRORS_SHOWN,
     REQUEST_ID_HEADER,
+    IdleTimeoutHttpToolsProtocol,
     ServiceState,
     instrument,
     serve,
@@ -20,15 +27,44 @@ class Payload(BaseModel):
     n: int
 
 
-def _app(metrics: bool = True, max_body_bytes: int = 1000) -> tuple[FastAPI, ServiceState]:
+class Strict(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    a: int
+    b: int
+
+
+def _app(
+    metrics: bool = True,
+    max_body_bytes: int = 1000,
+    max_concurrent_requests: int = 64,
+    client_timeout_seconds: float = 10.0,
+) -> tuple[FastAPI, ServiceState]:
     app = FastAPI()
     state = ServiceState()
-    settings = ProjectSettings(metrics_enabled=metrics, max_body_bytes=max_body_bytes)
+    settings = ProjectSettings(
+        metrics_enabled=metrics,
+        max_body_bytes=max_body_bytes,
+        max_concurrent_requests=max_concurrent_requests,
+        client_timeout_seconds=client_timeout_seconds,
+    )
     instrument(app, state, settings)
+    app.state.release = asyncio.Event()
+    app.state.entered = 0
 
     @app.post("/echo")
     async def echo(payload: Payload) -> dict[str, int]:
         return {"n": payload.n}
+
+    @app.post("/strict")
+    async def strict(payload: list[Strict]) -> int:
+        return len(payload)
+
+    @app.get("/slow")
+    async def slow() -> str:
+        app.state.entered += 1
+        await app.state.release.wait()
+        return "done"
 
     @app.get("/items/{item_id}")
     async def item(item_id: int) -> dict[str, int]:
@@ -214,3 +250,115 @@ def test_serve_runs_the_factory_with_settings_for_what_is_not_given(
     assert options["factory"] is True
     assert (options["host"], options["port"], options["workers"]) == ("127.0.0.1", 9001, 3)
     assert options["timeout_worker_healthcheck"] == 60
+
+
+async def test_a_422_lists_the_first_errors_and_counts_the_rest(
+    served: tuple[httpx.AsyncClient, ServiceState],
+) -> None:
+    client, _ = served
+    many: list[dict[str, int]] = [{}] * 100  # 200 missing fields
+    response = await client.post("/strict", json=many)
+
+    body = response.json()
+    assert response.status_code == 422
+    assert len(body["detail"]) == MAX_ERRORS_SHOWN
+    assert body["errors_total"] == 200
+    assert body["errors_omitted"] == 200 - MAX_ERRORS_SHOWN
+
+
+async def test_a_422_never_echoes_a_large_input_whole(
+    served: tuple[httpx.AsyncClient, ServiceState],
+) -> None:
+    client, _ = served
+    body = {f"unknown_{i}": "x" * 10 for i in range(24)}  # 600 bytes, under the limit
+
+    response = await client.post("/strict", json=[body])
+
+    assert response.status_code == 422
+    assert len(response.content) < 6_000
+    missing = next(e for e in response.json()["detail"] if e["type"] == "missing")
+    assert missing["input"].startswith(json.dumps(body)[:100])
+    assert missing["input"].endswith("(24 items in all)")
+
+
+async def test_over_the_concurrency_limit_a_request_gets_503_with_retry_after_at_once() -> None:
+    app, _ = _app(max_concurrent_requests=2)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        held = [asyncio.create_task(client.get("/slow")) for _ in range(2)]
+        while app.state.entered < 2:
+            await asyncio.sleep(0)  # yield until both are inside the app
+        refused = await client.post("/echo", json={"n": 1})
+        ready = await client.get("/ready")
+        app.state.release.set()
+        answered = [await t for t in held]
+        after = await client.post("/echo", json={"n": 2})
+
+    assert refused.status_code == 503
+    assert refused.headers["Retry-After"] == "1"
+    assert "MAX_CONCURRENT_REQUESTS=2" in refused.json()["detail"]
+    assert ready.status_code == 503  # not ready, but answered: probes are never refused
+    assert "reason" in ready.json()
+    assert [r.text for r in answered] == ['"done"', '"done"']
+    assert after.json() == {"n": 2}
+
+
+async def test_a_stalled_body_gets_408_naming_the_setting() -> None:
+    app, _ = _app(client_timeout_seconds=0.05)
+    transport = httpx.ASGITransport(app=app)
+    stall = asyncio.Event()
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'{"n": '
+        await stall.wait()  # never set: the client goes silent mid-body
+        yield b"1}"
+
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        response = await client.post("/echo", content=chunks())
+
+    assert response.status_code == 408
+    assert "CLIENT_TIMEOUT_SECONDS" in response.json()["detail"]
+
+
+async def test_the_schema_documents_the_guards_answers_and_metrics_as_text(
+    served: tuple[httpx.AsyncClient, ServiceState],
+) -> None:
+    client, _ = served
+    paths = (await client.get("/openapi.json")).json()["paths"]
+
+    assert {"400", "408", "413", "422", "503"} <= set(paths["/echo"]["post"]["responses"])
+    metrics = paths["/metrics"]["get"]["responses"]["200"]["content"]
+    assert metrics
+    assert all(kind.startswith("text/plain") for kind in metrics)
+
+
+@pytest.fixture
+def idle_server() -> Iterator[int]:
+    app, _ = _app()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        http=IdleTimeoutHttpToolsProtocol,
+        timeout_keep_alive=1,
+        log_config=None,
+        lifespan="off",
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        threading.Event().wait(0.01)
+    yield port
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_a_connection_that_never_sends_a_request_is_closed(idle_server: int) -> None:
+    with socket.create_connection(("127.0.0.1", idle_server), timeout=10) as idle:
+        closed = idle.recv(1) == b""  # blocks until the server closes it (or 10 s)
+
+    assert closed

@@ -1,4 +1,7 @@
+import os
+import socket
 import subprocess
+import sys
 from pathlib import Path
 
 import mlflow
@@ -94,3 +97,46 @@ def test_champion_alias_moves_only_when_thresholds_pass() -> None:
 @pytest.mark.parametrize("name", ["churn", "my-model"])
 def test_champion_uri_uses_the_alias(name: str) -> None:
     assert tracking.champion_uri(name) == f"models:/{name}@champion"
+
+
+def test_a_run_left_running_by_a_killed_process_is_ended_killed(tmp_path: Path) -> None:
+    data = tmp_path / "train.csv"
+    data.write_text("x\n1\n")
+    settings = ProjectSettings()
+    with tracking.tracked_run(settings, "first", {}, {"train": data}):
+        pass
+    experiment = mlflow.get_experiment_by_name(settings.experiment_name)
+    assert experiment is not None
+    finished = subprocess.Popen([sys.executable, "-c", "pass"])
+    finished.wait()
+    client = MlflowClient()
+    tags = {tracking.HOST_TAG: socket.gethostname()}
+    killed = client.create_run(
+        experiment.experiment_id, tags={**tags, tracking.PID_TAG: str(finished.pid)}
+    )
+    alive = client.create_run(
+        experiment.experiment_id, tags={**tags, tracking.PID_TAG: str(os.getpid())}
+    )
+
+    with tracking.tracked_run(settings, "next", {}, {"train": data}) as run_id:
+        pass
+
+    assert client.get_run(killed.info.run_id).info.status == "KILLED"
+    assert client.get_run(alive.info.run_id).info.status == "RUNNING"
+    assert client.get_run(run_id).info.status == "FINISHED"
+
+
+def test_a_run_whose_code_raises_ends_failed(tmp_path: Path) -> None:
+    data = tmp_path / "train.csv"
+    data.write_text("x\n1\n")
+    started: list[str] = []
+
+    def interrupted_job() -> None:
+        with tracking.tracked_run(ProjectSettings(), "unit", {}, {"train": data}) as run_id:
+            started.append(run_id)
+            raise RuntimeError("out of disk")
+
+    with pytest.raises(RuntimeError, match="out of disk"):
+        interrupted_job()
+
+    assert MlflowClient().get_run(started[0]).info.status == "FAILED"

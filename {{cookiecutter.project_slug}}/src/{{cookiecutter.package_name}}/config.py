@@ -47,3 +47,15 @@ class ProjectSettings(BaseSettings):
     max_body_bytes: int = Field(
         default=1_048_576, ge=1, description="Larger request bodies are refused with 413."
     )
+    max_concurrent_requests: int = Field(
+        default=64,
+        ge=1,
+        le=100_000,
+        description="Requests served at once by each worker; more get an immediate 503.",
+    )
+    client_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=3600,
+        description="A client silent this long (idle connection, stalled body) is dropped.",
+    )

@@ -15,11 +15,48 @@ from pathlib import Path
 from typing import Any
 
 
+def process_alive(pid: int) -> bool:
+    """Whether a process of this machine with that id is still running."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
+
+
+def _staging_prefix(path: Path) -> str:
+    """Hidden, and named after the writing process, so leftovers of a killed run are known."""
+    return f".{path.name}.{os.getpid()}."
+
+
+def recover(path: Path) -> None:
+    """Undo what a killed writer of `path` left: its temporaries, and a half-done swap.
+
+    A writer killed between moving the old folder aside and moving the new one in
+    leaves only `.<name>.previous`: that is put back. Temporaries of a process that is
+    still running are left alone.
+    """
+    previous = path.with_name(f".{path.name}.previous")
+    if previous.exists() and not path.exists():
+        os.replace(previous, path)
+    shutil.rmtree(previous, ignore_errors=True)
+    for leftover in path.parent.glob(f".{path.name}.*"):
+        pid = leftover.name.removeprefix(f".{path.name}.").split(".", 1)[0]
+        if pid.isdigit() and not process_alive(int(pid)):
+            if leftover.is_dir():
+                shutil.rmtree(leftover, ignore_errors=True)
+            else:
+                leftover.unlink(missing_ok=True)
+
+
 @contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temporary path beside `path`; it replaces `path` only if the block succeeds."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    recover(path)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=_staging_prefix(path), suffix=".tmp")
     os.close(fd)
     tmp = Path(name)
     try:
@@ -35,9 +72,13 @@ def write_text(path: Path, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
-def write_json(path: Path, payload: Any) -> None:
+def json_text(payload: Any) -> str:
     """Indented, key-sorted JSON, so results files diff cleanly in git."""
-    write_text(path, json.dumps(payload, indent=2, sort_keys=True) + "\n")
+    return json.dumps(payload, indent=2, sort_keys=True) + "\n"
+
+
+def write_json(path: Path, payload: Any) -> None:
+    write_text(path, json_text(payload))
 
 
 @contextmanager
@@ -47,7 +88,8 @@ def staged_directory(target: Path) -> Iterator[Path]:
     The previous `target` stays whole until the new one is complete, then goes.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
+    recover(target)
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=_staging_prefix(target)))
     staging.chmod(0o755)  # mkdtemp makes it private; a container's non-root user must read it
     try:
         yield staging

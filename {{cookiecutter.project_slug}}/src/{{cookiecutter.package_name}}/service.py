@@ -1,16 +1,20 @@
-"""HTTP plumbing every served variant shares: probes, Prometheus metrics, request ids.
+"""HTTP plumbing every served variant shares: probes, Prometheus metrics, request ids,
+and the guards that keep a hostile or overloaded client from hurting the others.
 
 A variant's `api.py` builds its FastAPI app, then calls
 `instrument(app, state, settings)` and adds only its own endpoints.
 """
 
+import asyncio
+import json
 import logging
 import math
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, HTTPException, Request, Response, status
@@ -21,6 +25,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client.exposition import generate_latest
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from .config import ProjectSettings
 from .logs import request_id_var
@@ -30,6 +35,13 @@ logger = logging.getLogger(__name__)
 REQUEST_ID_HEADER = "X-Request-ID"
 # Client ids are echoed into logs and headers: accept only short, plain tokens.
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# A 422 lists this many errors and echoes this much of each input, whatever was sent:
+# a small body of many bad fields must not buy a large, slow answer.
+MAX_ERRORS_SHOWN = 10
+MAX_INPUT_CHARS = 200
+# Operations endpoints answer even when the model endpoints are saturated.
+UNLIMITED_PATHS = frozenset({"/health", "/ready", "/metrics"})
+RETRY_AFTER_SECONDS = 1
 
 
 @dataclass
@@ -89,18 +101,53 @@ def json_safe(value: Any) -> Any:
     return value
 
 
+def _bounded_input(value: Any) -> Any:
+    """`value` as sent when it is short; otherwise the start of it as JSON text.
+
+    Only the first items of a container are encoded: a missing field echoes the
+    whole object it was missing from, which may be most of the body.
+    """
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, dict):
+        head, count, unit = (
+            json.dumps(dict(islice(value.items(), MAX_ERRORS_SHOWN)), default=str),
+            len(value),
+            "items",
+        )
+    elif isinstance(value, list):
+        head, count, unit = json.dumps(value[:MAX_ERRORS_SHOWN], default=str), len(value), "items"
+    else:
+        head, count, unit = str(value), 1, "characters"
+    if count <= MAX_ERRORS_SHOWN and len(head) <= MAX_INPUT_CHARS:
+        return value
+    size = len(head) if unit == "characters" else count
+    return f"{head[:MAX_INPUT_CHARS]}... ({size:,} {unit} in all)"
+
+
+def bounded_errors(errors: Sequence[Any]) -> dict[str, Any]:
+    """The first MAX_ERRORS_SHOWN errors with short inputs, and how many there were."""
+    shown = [
+        error | {"input": _bounded_input(error.get("input"))} if isinstance(error, dict) else error
+        for error in errors[:MAX_ERRORS_SHOWN]
+    ]
+    body: dict[str, Any] = {"detail": json_safe(jsonable_encoder(shown))}
+    if len(errors) > MAX_ERRORS_SHOWN:
+        body["errors_total"] = len(errors)
+        body["errors_omitted"] = len(errors) - MAX_ERRORS_SHOWN
+    return body
+
+
 async def invalid_request(_: Request, exc: Exception) -> Response:
-    """422 with pydantic's errors, like FastAPI's own handler, but always encodable.
+    """422 with pydantic's errors, like FastAPI's own handler, but bounded and encodable.
 
     The errors echo the input, and Python's json module reads `Infinity`, `NaN`
     and escaped lone surrogates (`"\\ud800"`): FastAPI's own handler fails to
-    encode those, and the client would get a 500 for a bad request.
+    encode those, and the client would get a 500 for a bad request. Only the first
+    errors are listed, with inputs cut short, so the answer stays small and cheap.
     """
     errors = exc.errors() if isinstance(exc, RequestValidationError) else [str(exc)]
-    return JSONResponse(
-        {"detail": json_safe(jsonable_encoder(errors))},
-        status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
-    )
+    return JSONResponse(bounded_errors(errors), status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
 
 
 def _route_label(scope: Scope) -> str:
@@ -133,34 +180,88 @@ def probes_router(state: ServiceState, metrics: bool = True) -> APIRouter:
         return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     if metrics:
-        router.add_api_route("/metrics", scrape, methods=["GET"])
+        router.add_api_route(
+            "/metrics",
+            scrape,
+            methods=["GET"],
+            response_class=Response,
+            responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus"}},
+        )
     return router
 
 
 class ObservabilityMiddleware:
     """Pure ASGI middleware: tags, times, counts and logs each HTTP request.
 
-    It also refuses bodies over `max_body_bytes` with a 413, by their declared
-    length before anything is read, or while a chunked body streams in, so an
-    oversized request never reaches a parser. Written against ASGI directly rather
-    than `@app.middleware("http")`, which wraps every request in extra tasks and
-    streams and costs far more per call.
+    It also guards the app: beyond MAX_CONCURRENT_REQUESTS in progress a request
+    gets an immediate 503 with Retry-After instead of a place in a queue that only
+    grows; a body over MAX_BODY_BYTES gets a 413, by its declared length before
+    anything is read or while a chunked body streams in; a body that stalls for
+    CLIENT_TIMEOUT_SECONDS gets a 408. Written against ASGI directly rather than
+    `@app.middleware("http")`, which wraps every request in extra tasks and streams
+    and costs far more per call.
     """
 
-    def __init__(
-        self,
-        app: ASGIApp,
-        state: ServiceState,
-        metrics: bool = True,
-        max_body_bytes: int = 1_048_576,
-    ) -> None:
+    def __init__(self, app: ASGIApp, state: ServiceState, settings: ProjectSettings) -> None:
         self.app = app
         self.state = state
-        self.metrics = metrics
-        self.max_body_bytes = max_body_bytes
+        self.metrics = settings.metrics_enabled
+        self.max_body_bytes = settings.max_body_bytes
+        self.max_concurrent = settings.max_concurrent_requests
+        self.client_timeout = settings.client_timeout_seconds
+        self.in_progress = 0
+
+    def _refusal(self, scope: Scope, headers: Headers, request_id: str) -> JSONResponse | None:
+        """A 503 when busy or a 413 for a declared oversize body; None to go ahead."""
+        if scope["path"] not in UNLIMITED_PATHS and self.in_progress >= self.max_concurrent:
+            return JSONResponse(
+                {
+                    "detail": f"busy: {self.in_progress} requests in progress "
+                    f"(MAX_CONCURRENT_REQUESTS={self.max_concurrent}); "
+                    f"retry in {RETRY_AFTER_SECONDS} s",
+                    "request_id": request_id,
+                },
+                status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            )
+        declared = headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_body_bytes:
+            return JSONResponse(
+                {"detail": self._too_large(f"{int(declared):,}"), "request_id": request_id},
+                status_code=status.HTTP_413_CONTENT_TOO_LARGE,
+            )
+        return None
 
     def _too_large(self, size: str) -> str:
         return f"request body is {size} bytes; the limit is MAX_BODY_BYTES={self.max_body_bytes:,}"
+
+    def _guarded(self, receive: Receive) -> Receive:
+        """`receive` that enforces MAX_BODY_BYTES and CLIENT_TIMEOUT_SECONDS on the body."""
+        received = 0
+        body_complete = False
+
+        async def receive_within_limit() -> Message:
+            nonlocal received, body_complete
+            if body_complete:  # later calls wait for a disconnect, which may take long
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), self.client_timeout)
+            except TimeoutError:
+                raise HTTPException(
+                    status.HTTP_408_REQUEST_TIMEOUT,
+                    f"request body stalled for {self.client_timeout:g} s (CLIENT_TIMEOUT_SECONDS)",
+                ) from None
+            body_complete = message["type"] != "http.request" or not message.get("more_body")
+            received += len(message.get("body", b""))
+            if received > self.max_body_bytes:
+                # FastAPI turns anything else raised while it reads a body into a 400.
+                raise HTTPException(
+                    status.HTTP_413_CONTENT_TOO_LARGE,
+                    self._too_large(f"over {self.max_body_bytes:,}"),
+                )
+            return message
+
+        return receive_within_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -171,19 +272,6 @@ class ObservabilityMiddleware:
         request_id = supplied if _VALID_REQUEST_ID.match(supplied) else uuid.uuid4().hex
         status_code = status.HTTP_500_INTERNAL_SERVER_ERROR
         started_response = False
-        received = 0
-
-        async def receive_within_limit() -> Message:
-            nonlocal received
-            message = await receive()
-            received += len(message.get("body", b""))
-            if received > self.max_body_bytes:
-                # FastAPI turns anything else raised while it reads a body into a 400.
-                raise HTTPException(
-                    status.HTTP_413_CONTENT_TOO_LARGE,
-                    self._too_large(f"over {self.max_body_bytes:,}"),
-                )
-            return message
 
         async def send_with_id(message: Message) -> None:
             nonlocal status_code, started_response
@@ -195,16 +283,16 @@ class ObservabilityMiddleware:
 
         token = request_id_var.set(request_id)
         started = time.perf_counter()
-        declared = headers.get("content-length", "")
         try:
-            if declared.isdigit() and int(declared) > self.max_body_bytes:
-                too_large = JSONResponse(
-                    {"detail": self._too_large(f"{int(declared):,}"), "request_id": request_id},
-                    status_code=status.HTTP_413_CONTENT_TOO_LARGE,
-                )
-                await too_large(scope, receive, send_with_id)
+            refusal = self._refusal(scope, headers, request_id)
+            if refusal is not None:
+                await refusal(scope, receive, send_with_id)
             else:
-                await self.app(scope, receive_within_limit, send_with_id)
+                self.in_progress += 1
+                try:
+                    await self.app(scope, self._guarded(receive), send_with_id)
+                finally:
+                    self.in_progress -= 1
         except Exception:
             logger.exception("unhandled error", extra={"path": scope.get("path")})
             if started_response:
@@ -237,21 +325,43 @@ class ObservabilityMiddleware:
         )
 
 
-def instrument(app: FastAPI, state: ServiceState, settings: ProjectSettings) -> None:
-    """Add the probes, the observability middleware and escaped 422s to `app`.
+def _error(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {}}}
 
-    METRICS_ENABLED=false keeps request ids and logs but drops the Prometheus
-    counters and `/metrics`, to measure what they cost; MAX_BODY_BYTES bounds
-    what a request may send.
+
+# Answers the guards give on any endpoint, so the published schema lists them.
+GUARD_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _error("The body is not valid JSON (or not UTF-8)"),
+    408: _error("The body stalled for longer than CLIENT_TIMEOUT_SECONDS"),
+    413: _error("The body is larger than MAX_BODY_BYTES"),
+    503: _error("Not ready yet, or busy (MAX_CONCURRENT_REQUESTS): see Retry-After"),
+}
+
+
+def instrument(app: FastAPI, state: ServiceState, settings: ProjectSettings) -> None:
+    """Add the probes, the guarding middleware and bounded 422s to `app`.
+
+    Call it before declaring the app's own endpoints: they then document the
+    guards' answers (400, 408, 413, 503) in the OpenAPI schema. METRICS_ENABLED=false
+    keeps request ids and logs but drops the Prometheus counters and `/metrics`.
     """
+    app.router.responses = {**GUARD_RESPONSES, **app.router.responses}
     app.include_router(probes_router(state, settings.metrics_enabled))
     app.add_exception_handler(RequestValidationError, invalid_request)
-    app.add_middleware(
-        ObservabilityMiddleware,
-        state=state,
-        metrics=settings.metrics_enabled,
-        max_body_bytes=settings.max_body_bytes,
-    )
+    app.add_middleware(ObservabilityMiddleware, state=state, settings=settings)
+
+
+# uvicorn closes an idle connection only after it has answered a request on it: a
+# client that connects and sends nothing would hold its socket forever. These arm
+# the same keep-alive timeout as soon as the connection opens.
+class IdleTimeoutHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's HTTP/1.1 protocol, with the idle timeout armed from the start."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)  # type: ignore[arg-type]
+        self.timeout_keep_alive_task = self.loop.call_later(
+            self.timeout_keep_alive, self.timeout_keep_alive_handler
+        )
 
 
 def serve(
@@ -272,6 +382,8 @@ def serve(
         workers=workers or settings.api_workers,
         log_config=None,
         access_log=False,  # the app logs each request itself, with its request id
+        http=IdleTimeoutHttpToolsProtocol,
+        timeout_keep_alive=max(1, round(settings.client_timeout_seconds)),
         # Workers import the ML stack before answering the supervisor's ping; on a
         # small, busy machine that takes longer than uvicorn's 5 s default.
         timeout_worker_healthcheck=60,

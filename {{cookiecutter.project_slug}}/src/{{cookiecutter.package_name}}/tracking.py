@@ -5,6 +5,8 @@ pure functions, and so tests can point the whole project at a temporary store.
 """
 
 import hashlib
+import os
+import socket
 import subprocess
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -14,8 +16,12 @@ import mlflow
 from mlflow import MlflowClient
 
 from .config import ProjectSettings
+from .files import process_alive
 
 CHAMPION_ALIAS = "champion"
+# Which process runs a run, so a run left RUNNING by a killed process can be ended.
+HOST_TAG = "process.host"
+PID_TAG = "process.pid"
 
 
 def file_sha256(path: Path) -> str:
@@ -49,6 +55,23 @@ def configure(settings: ProjectSettings) -> None:
     mlflow.set_experiment(settings.experiment_name)
 
 
+def end_abandoned_runs(experiment_id: str) -> list[str]:
+    """Mark KILLED the runs still RUNNING whose process, on this machine, is gone.
+
+    MLflow ends a run as FAILED when the code raises, but a process killed outright
+    (kill -9, out of memory) leaves it RUNNING forever.
+    """
+    client = MlflowClient()
+    host = socket.gethostname()
+    ended = []
+    for run in client.search_runs([experiment_id], "attributes.status = 'RUNNING'"):
+        pid = run.data.tags.get(PID_TAG, "")
+        if run.data.tags.get(HOST_TAG) == host and pid.isdigit() and not process_alive(int(pid)):
+            client.set_terminated(run.info.run_id, status="KILLED")
+            ended.append(run.info.run_id)
+    return ended
+
+
 @contextmanager
 def tracked_run(
     settings: ProjectSettings,
@@ -56,13 +79,21 @@ def tracked_run(
     params: Mapping[str, object],
     data_files: Mapping[str, Path],
 ) -> Iterator[str]:
-    """Start a run that records params, the data's hashes and the git commit; yield its id."""
+    """Start a run that records params, the data's hashes and the git commit; yield its id.
+
+    An exception ends the run FAILED; runs of killed processes are ended KILLED first.
+    """
     configure(settings)
+    experiment = mlflow.get_experiment_by_name(settings.experiment_name)
+    if experiment is not None:
+        end_abandoned_runs(experiment.experiment_id)
     with mlflow.start_run(run_name=run_name) as run:
         mlflow.log_params(dict(params))
         mlflow.set_tags(
             {
                 "git_commit": git_commit(),
+                HOST_TAG: socket.gethostname(),
+                PID_TAG: str(os.getpid()),
                 **{f"data_sha256.{name}": file_sha256(path) for name, path in data_files.items()},
             }
         )

@@ -96,8 +96,9 @@ async def test_oversized_batch_is_refused(client: httpx.AsyncClient) -> None:
 
 
 async def test_metrics_expose_predictions_and_input_drift(client: httpx.AsyncClient) -> None:
-    shifted = [ACCOUNT | {"monthly_charges": 500.0} for _ in range(60)]
-    await client.post("/predict", json={"instances": shifted})
+    shifted = [ACCOUNT | {"monthly_charges": 500.0} for _ in range(5)]
+    for _ in range(12):  # five rows a request enter the drift window
+        await client.post("/predict", json={"instances": shifted})
 
     body = (await client.get("/metrics")).text
 
@@ -245,3 +246,58 @@ async def test_bodies_json_cannot_echo_back_still_get_422(raw: bytes) -> None:
 
     assert response.status_code == 422
     assert response.json()["detail"]
+
+
+async def test_one_large_batch_enters_the_drift_window_as_a_sample(
+    accounts: pd.DataFrame,
+) -> None:
+    app = create_app(Settings(), loader=lambda _uri: fake_model(accounts))
+    shifted = [ACCOUNT | {"monthly_charges": 500.0}] * MAX_BATCH_SIZE
+    async for client in _client(app):
+        response = await client.post("/predict", json={"instances": shifted})
+
+    slot: ModelSlot = app.state.model_slot
+    assert response.status_code == 200
+    assert len(slot.window) == Settings().drift_rows_per_request
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        (ACCOUNT | {"tenure_months": "12"}, "tenure_months"),
+        (ACCOUNT | {"has_internet": 0}, "has_internet"),
+        (ACCOUNT | {"support_calls": 2.0}, "support_calls"),
+    ],
+)
+async def test_only_what_the_schema_publishes_is_accepted(
+    client: httpx.AsyncClient, payload: dict[str, Any], field: str
+) -> None:
+    response = await client.post("/predict", json=payload)
+
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"][-1] == field
+
+
+async def test_a_batch_of_a_thousand_empty_accounts_gets_a_small_422(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.post("/predict", json={"instances": [{}] * MAX_BATCH_SIZE})
+
+    assert response.status_code == 422
+    assert len(response.content) < 2_000
+    assert {tuple(e["loc"][:4]) for e in response.json()["detail"]} == {
+        ("body", "batch", "instances", 0)
+    }
+
+
+async def test_a_body_of_many_unknown_fields_gets_one_short_error(
+    client: httpx.AsyncClient,
+) -> None:
+    body = {f"field_{i}": i for i in range(20_000)}
+
+    response = await client.post("/predict", json=body)
+
+    assert response.status_code == 422
+    assert len(response.json()["detail"]) == 1
+    assert "20,000 fields" in response.json()["detail"][0]["msg"]
+    assert len(response.content) < 1_000

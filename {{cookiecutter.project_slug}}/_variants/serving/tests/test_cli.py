@@ -195,3 +195,53 @@ def test_load_test_without_a_server_exits_1_saying_so() -> None:
 
     assert result.exit_code == 1
     assert "make serve" in result.output
+
+
+@pytest.fixture
+def store_named_only_in_env_file(trained: Trained, monkeypatch: pytest.MonkeyPatch) -> Trained:
+    """The user's path: MLFLOW_TRACKING_URI in `.env` only, and a fresh process whose
+    MLflow would otherwise use its own default store (here an empty one)."""
+    import mlflow
+
+    Path(".env").write_text(
+        f"MLFLOW_TRACKING_URI={trained.settings.mlflow_tracking_uri}\n"
+        f"DATA_PATH={trained.settings.data_path}\n",
+        encoding="utf-8",
+    )
+    mlflow.set_tracking_uri("sqlite:///default-store.db")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")  # set_tracking_uri exports it as well
+    return trained
+
+
+@pytest.mark.slow
+def test_evaluate_reads_the_registry_the_env_file_names(
+    store_named_only_in_env_file: Trained,
+) -> None:
+    result = runner.invoke(app, ["evaluate"])
+
+    assert result.exit_code == 0, result.output
+    evaluation = json.loads(Path("results/evaluation.json").read_text())
+    assert evaluation["model_version"] == store_named_only_in_env_file.result.model_version
+
+
+@pytest.mark.slow
+def test_the_api_serves_the_champion_of_the_registry_the_env_file_names(
+    store_named_only_in_env_file: Trained,
+) -> None:
+    import asyncio
+
+    import httpx
+    from asgi_lifespan import LifespanManager
+
+    async def ready() -> httpx.Response:
+        api = create_app()
+        async with LifespanManager(api):
+            await api.state.model_slot.loading
+            transport = httpx.ASGITransport(app=api)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                return await client.get("/ready")
+
+    response = asyncio.run(ready())
+
+    assert response.status_code == 200, response.text
+    assert response.json()["model_version"] == store_named_only_in_env_file.result.model_version

@@ -1,4 +1,5 @@
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -103,3 +104,51 @@ def test_failed_export_leaves_the_previous_export_whole(
 
     assert (target / "MLmodel").read_text() == "previous"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["champion"]
+
+
+@pytest.mark.slow
+def test_a_failed_export_moves_neither_the_alias_nor_the_results(
+    trained: Trained, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A copy of the trained store, its champion export and results: the state before.
+    shutil.copy(trained.workdir / "mlflow.db", tmp_path / "mlflow.db")
+    shutil.copytree(trained.settings.export_dir, tmp_path / "models" / "champion")
+    shutil.copytree(trained.settings.results_dir, tmp_path / "results")
+    results_before = (tmp_path / "results" / "metrics.json").read_text()
+    settings = training_settings(tmp_path)
+
+    def full_disk(**_: object) -> str:
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr("mlflow.artifacts.download_artifacts", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        train.train(settings)
+
+    client = MlflowClient(settings.mlflow_tracking_uri)
+    champion = client.get_model_version_by_alias(settings.model_name, "champion")
+    assert str(champion.version) == trained.result.model_version
+    assert (tmp_path / "results" / "metrics.json").read_text() == results_before
+    marker = json.loads((settings.export_dir / registry.EXPORT_MARKER).read_text())
+    assert marker["version"] == trained.result.model_version
+    experiment = client.get_experiment_by_name(settings.experiment_name)
+    assert experiment is not None
+    newest = client.search_runs(
+        [experiment.experiment_id], order_by=["attributes.start_time DESC"], max_results=1
+    )[0]
+    assert newest.info.status == "FAILED"
+    assert not [
+        p.name for p in tmp_path.rglob(".*") if p.name.startswith((".champion", ".metrics"))
+    ]
+
+
+def test_data_with_one_outcome_stops_before_any_run_naming_the_file(tmp_path: Path) -> None:
+    from {{ cookiecutter.package_name }}.dataset import generate, write_csv
+
+    rows = generate(200, seed=1)
+    data = tmp_path / "one-class.csv"
+    write_csv(rows[rows["churned"] == 0].head(10), data)
+
+    with pytest.raises(DataError, match=r"one-class\.csv: 10 rows, 10 with churned=0 and 0 with"):
+        train.train(training_settings(tmp_path, data_path=data))
+
+    assert not (tmp_path / "mlflow.db").exists()

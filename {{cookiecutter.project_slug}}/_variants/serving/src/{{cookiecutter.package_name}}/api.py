@@ -6,7 +6,9 @@ turns 200 only when predictions can be served.
 """
 
 import asyncio
+import functools
 import logging
+import random
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -37,11 +39,18 @@ class ModelSlot:
     loading: asyncio.Task[None] | None = field(default=None, repr=False)
 
 
-def create_app(settings: Settings | None = None, loader: ModelLoader = registry.load) -> FastAPI:
-    """Build the app; `loader` is injectable so tests need no trained model."""
+def create_app(settings: Settings | None = None, loader: ModelLoader | None = None) -> FastAPI:
+    """Build the app; `loader` is injectable so tests need no trained model.
+
+    By default the model URI resolves in the settings' tracking store, the same
+    store `make train` registered it in.
+    """
     settings = settings or get_settings()
+    if loader is None:
+        loader = functools.partial(registry.load, tracking_uri=settings.mlflow_tracking_uri)
     state = ServiceState(not_ready_reason="model is loading")
     slot = ModelSlot(window=deque(maxlen=settings.drift_window))
+    sampler = random.Random(settings.seed)  # noqa: S311 - monitoring, not security
     registry_ = state.metrics.registry
     probability = Histogram(
         "prediction_churn_probability",
@@ -106,7 +115,9 @@ def create_app(settings: Settings | None = None, loader: ModelLoader = registry.
         customers: list[Customer] = body.instances if isinstance(body, Batch) else [body]
         rows = [customer.model_dump() for customer in customers]
         scores = model.classifier.predict_proba(pd.DataFrame(rows, columns=list(FEATURES)))[:, 1]
-        slot.window.extend(rows)
+        # A sample per request, so one large batch cannot fill the window on its own.
+        per_request = settings.drift_rows_per_request
+        slot.window.extend(rows if len(rows) <= per_request else sampler.sample(rows, per_request))
         predictions = []
         for score in scores.tolist():
             churn = score >= settings.decision_threshold

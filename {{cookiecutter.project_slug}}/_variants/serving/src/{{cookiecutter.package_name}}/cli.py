@@ -67,14 +67,13 @@ def evaluate(
     from .evaluation import evaluate as score
     from .evaluation import markdown_table
     from .files import write_json
-    from .registry import ModelLoadError
-    from .registry import load as load_model
+    from .registry import ModelLoadError, load_served
     from .schema import FEATURES, TARGET
 
     settings = get_settings()
     try:
         frame = load(data_path or settings.data_path)
-        served = load_model(settings.resolved_model_uri())
+        served = load_served(settings)
     except (DataError, ModelLoadError) as exc:
         raise fail(str(exc)) from None
     if data_path is None:
@@ -106,8 +105,7 @@ def report(
     """Rewrite the README's results tables and figure from results/ and the champion."""
     from .dataset import DataError, load, split
     from .readme import MissingSectionError, ReportError, read_json, update_sections
-    from .registry import ModelLoadError
-    from .registry import load as load_model
+    from .registry import ModelLoadError, load_served
     from .report import FIGURE, latency_table, metrics_table, plot_curves
 
     settings = get_settings()
@@ -118,7 +116,7 @@ def report(
             for path in sorted(settings.results_dir.glob("load_test*.json"))
         ]
         held_out = split(load(settings.data_path), settings.test_size, settings.seed)
-        served = load_model(settings.resolved_model_uri())
+        served = load_served(settings)
         scores = served.classifier.predict_proba(held_out.x_test)[:, 1]
         plot_curves(held_out.y_test, scores, FIGURE)
         update_sections(readme, {"metrics": metrics_table(results), "latency": latency_table(runs)})
@@ -134,13 +132,12 @@ def drift(
     """Compare recent inputs with the training reference (PSI, KS); exit 2 on drift."""
     from .dataset import DataError, load
     from .drift import as_records, compare
-    from .registry import ModelLoadError
-    from .registry import load as load_model
+    from .registry import ModelLoadError, load_served
 
     settings = get_settings()
     try:
         live = load(input_path, with_target=False)
-        served = load_model(settings.resolved_model_uri())
+        served = load_served(settings)
     except (DataError, ModelLoadError) as exc:
         raise fail(str(exc)) from None
     results = compare(served.reference_stats, live, settings.drift_psi_alert)

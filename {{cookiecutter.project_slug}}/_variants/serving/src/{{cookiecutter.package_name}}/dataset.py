@@ -115,6 +115,20 @@ def load(path: Path, *, with_target: bool = True) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=expected)
 
 
+MIN_ROWS_PER_CLASS = 10
+
+
+def check_trainable(frame: pd.DataFrame, path: Path) -> None:
+    """Refuse data too small to split and score: both outcomes need rows on each side."""
+    counts = [int((frame[TARGET] == label).sum()) for label in (0, 1)]
+    if min(counts) < MIN_ROWS_PER_CLASS:
+        raise DataError(
+            f"{path}: {len(frame)} rows, {counts[0]} with {TARGET}=0 and {counts[1]} with "
+            f"{TARGET}=1; training needs at least {MIN_ROWS_PER_CLASS} of each "
+            "(`make data` writes the bundled set)"
+        )
+
+
 def split(frame: pd.DataFrame, test_size: float, seed: int) -> Split:
     """Stratified hold-out split, so both sides keep the churn rate."""
     from sklearn.model_selection import train_test_split

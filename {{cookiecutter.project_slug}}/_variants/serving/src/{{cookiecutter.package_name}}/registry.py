@@ -1,6 +1,7 @@
 """Loading the served model, its version and the statistics saved with it."""
 
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -9,6 +10,9 @@ import numpy as np
 import pandas as pd
 
 from .scoring import compile_linear
+from .settings import Settings
+
+logger = logging.getLogger(__name__)
 
 # Written into an exported model folder so the API can report which version it serves.
 EXPORT_MARKER = "registered_version.json"
@@ -29,7 +33,7 @@ class LoadedModel:
     reference_stats: dict[str, Any]
 
 
-def _version(model_uri: str, local: Path, fallback: str) -> str:
+def _version(model_uri: str, local: Path, fallback: str, tracking_uri: str | None) -> str:
     marker = local / EXPORT_MARKER
     if marker.is_file():
         return str(json.loads(marker.read_text(encoding="utf-8"))["version"])
@@ -37,26 +41,39 @@ def _version(model_uri: str, local: Path, fallback: str) -> str:
         from mlflow import MlflowClient
 
         name, alias = model_uri.removeprefix("models:/").rsplit("@", 1)
-        return str(MlflowClient().get_model_version_by_alias(name, alias).version)
+        client = MlflowClient(tracking_uri, registry_uri=tracking_uri)
+        return str(client.get_model_version_by_alias(name, alias).version)
     if model_uri.startswith("models:/"):
         return model_uri.rsplit("/", 1)[-1]
     return fallback
 
 
-def load(model_uri: str) -> LoadedModel:
-    """Load an MLflow sklearn model from a local folder or a `models:/` URI."""
+def load(model_uri: str, tracking_uri: str | None = None) -> LoadedModel:
+    """Load an MLflow sklearn model from a local folder or a `models:/` URI.
+
+    `models:/` URIs resolve in `tracking_uri`'s registry: pass the settings' one, so a
+    store named only in `.env` is the one every command reads (MLflow itself reads
+    only the environment).
+    """
+    import mlflow
     import mlflow.artifacts
     import mlflow.sklearn
     from mlflow.models import Model
 
+    if tracking_uri is not None:
+        # MLflow resolves `models:/` aliases through its process-wide registry client,
+        # whatever URI download_artifacts is given.
+        mlflow.set_tracking_uri(tracking_uri)
     try:
         local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri))
         meta = Model.load(local)
         pipeline = mlflow.sklearn.load_model(str(local))
-        version = _version(model_uri, local, fallback=meta.run_id or "local")
+        version = _version(model_uri, local, meta.run_id or "local", tracking_uri)
     except Exception as exc:  # a corrupt model fails in many ways; all mean "cannot serve"
+        # The cause (SQL, absolute paths) goes to the log, not to clients of /ready.
+        logger.warning("model load failed", extra={"model_uri": model_uri, "error": repr(exc)})
         raise ModelLoadError(
-            f"cannot load model {model_uri!r}: {exc}. "
+            f"cannot load model {model_uri!r} ({type(exc).__name__}). "
             "Train one with `make train`, or set MODEL_URI to an MLflow model folder."
         ) from exc
     reference = (meta.metadata or {}).get("reference_stats")
@@ -67,3 +84,8 @@ def load(model_uri: str) -> LoadedModel:
         )
     # The compiled scorer serves when it provably matches the pipeline (see scoring.py).
     return LoadedModel(compile_linear(pipeline) or pipeline, version, reference)
+
+
+def load_served(settings: Settings) -> LoadedModel:
+    """The model the settings name (MODEL_URI, default the champion), from their store."""
+    return load(settings.resolved_model_uri(), settings.mlflow_tracking_uri)

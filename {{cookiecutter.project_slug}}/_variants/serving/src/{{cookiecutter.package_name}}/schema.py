@@ -1,19 +1,35 @@
 """The feature contract shared by the data loader, the model and the API."""
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
 Contract = Literal["month-to-month", "one-year", "two-year"]
 PaymentMethod = Literal["card", "bank-transfer", "electronic-check"]
 
 MAX_BATCH_SIZE = 1000
+# An account has six fields; a body with far more is refused before each is checked.
+MAX_FIELDS = 32
 
 
 class Customer(BaseModel):
-    """One account's features, as they arrive at training time and at the API."""
+    """One account's features, as they arrive at training time and at the API.
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    Strict, so the API accepts exactly what its schema publishes (`"12"` is not a
+    number, `0` is not a boolean); the CSV loader parses text with strict=False.
+    """
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bounded_fields(cls, data: Any) -> Any:
+        if isinstance(data, dict) and len(data) > MAX_FIELDS:
+            raise ValueError(
+                f"{len(data):,} fields; an account has {len(cls.model_fields)} "
+                f"(at most {MAX_FIELDS} are read)"
+            )
+        return data
 
     tenure_months: int = Field(ge=0, le=600, description="Months since the account opened.")
     monthly_charges: float = Field(ge=0, le=10_000, description="Current monthly bill.")
@@ -32,7 +48,9 @@ TARGET = "churned"
 class Batch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    instances: list[Customer] = Field(min_length=1, max_length=MAX_BATCH_SIZE)
+    # fail_fast: the first bad account ends validation, so a batch of a thousand bad
+    # accounts costs no more to refuse than one.
+    instances: list[Customer] = Field(min_length=1, max_length=MAX_BATCH_SIZE, fail_fast=True)
 
 
 def _request_kind(body: object) -> str:

@@ -29,6 +29,9 @@ class Settings(ProjectSettings):
     export_dir: Path = Path("models/champion")
     results_dir: Path = Path("results")
     drift_window: int = Field(default=500, ge=50)
+    drift_rows_per_request: int = Field(
+        default=5, ge=1, description="Rows of one request (sampled) that enter the drift window."
+    )
     drift_psi_alert: float = Field(default=0.2, gt=0.0)
 
     def resolved_model_uri(self) -> str:

@@ -13,7 +13,7 @@ import sklearn
 from mlflow.models import infer_signature
 
 from . import dataset, drift, evaluation, model, registry, tracking
-from .files import staged_directory, write_json
+from .files import atomic_path, json_text, staged_directory, write_json
 from .schema import NUMERIC_FEATURES
 from .settings import Settings
 from .stats import Estimate
@@ -44,14 +44,18 @@ def pip_requirements() -> list[str]:
     ]
 
 
+def _fill_export(staging: Path, model_name: str, version: str) -> None:
+    mlflow.artifacts.download_artifacts(
+        artifact_uri=f"models:/{model_name}/{version}", dst_path=str(staging)
+    )
+    marker = {"model_name": model_name, "version": version}
+    (staging / registry.EXPORT_MARKER).write_text(json.dumps(marker), encoding="utf-8")
+
+
 def export_model(model_name: str, version: str, target: Path) -> None:
     """Copy a registered version to `target` atomically; the old export stays until then."""
     with staged_directory(target) as staging:
-        mlflow.artifacts.download_artifacts(
-            artifact_uri=f"models:/{model_name}/{version}", dst_path=str(staging)
-        )
-        marker = {"model_name": model_name, "version": version}
-        (staging / registry.EXPORT_MARKER).write_text(json.dumps(marker), encoding="utf-8")
+        _fill_export(staging, model_name, version)
 
 
 def _params(settings: Settings) -> dict[str, object]:
@@ -69,6 +73,7 @@ def _params(settings: Settings) -> dict[str, object]:
 def train(settings: Settings) -> TrainResult:
     """Run the whole training job and return what it decided."""
     frame = dataset.load(settings.data_path)
+    dataset.check_trainable(frame, settings.data_path)
     data = dataset.split(frame, settings.test_size, settings.seed)
     pipeline = model.candidate(settings.regularization_c, settings.seed)
     pipeline.fit(data.x_train, data.y_train)
@@ -122,16 +127,9 @@ def train(settings: Settings) -> TrainResult:
             registered_model_name=settings.model_name,
         )
         version = str(info.registered_model_version)
-        failures = tracking.promote_if_passing(settings.model_name, version, gate, minimums)
+        failures = tracking.failed_thresholds(gate, minimums)
         mlflow.set_tag("promotion", "rejected" if failures else "champion")
-
-    if failures:
-        logger.warning("model not promoted", extra={"version": version, "failures": failures})
-    else:
-        export_model(settings.model_name, version, settings.export_dir)
-    write_json(
-        settings.results_dir / "metrics.json",
-        {
+        summary = {
             "run_id": run_id,
             "model_version": version,
             "promoted": not failures,
@@ -141,6 +139,20 @@ def train(settings: Settings) -> TrainResult:
             "test_rows": len(data.y_test),
             "metrics": {k: vars(v) for k, v in metrics.items()},
             "baseline_metrics": {k: vars(v) for k, v in baseline_metrics.items()},
-        },
-    )
+        }
+        results = settings.results_dir / "metrics.json"
+        if failures:
+            tracking.promote_if_passing(settings.model_name, version, gate, minimums)
+            write_json(results, summary)
+        else:
+            # One transaction: export and results are staged, the alias moves, then both
+            # land. A crash or a full disk before the alias leaves all three as they were,
+            # and the alias never names a version whose export failed.
+            with staged_directory(settings.export_dir) as staging, atomic_path(results) as tmp:
+                _fill_export(staging, settings.model_name, version)
+                tmp.write_text(json_text(summary), encoding="utf-8")
+                tracking.promote_if_passing(settings.model_name, version, gate, minimums)
+
+    if failures:
+        logger.warning("model not promoted", extra={"version": version, "failures": failures})
     return TrainResult(run_id, version, metrics, baseline_metrics, not failures, failures)
