@@ -12,6 +12,9 @@ figures into the README and redraw its figures.
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -21,9 +24,11 @@ from support import (
     bounded_load,
     call,
     figure_stats,
+    free_port,
     install_with_local_torch,
     make,
     poll,
+    project_env,
     running_api,
 )
 
@@ -98,6 +103,8 @@ def test_fine_tuning_project_passes_its_gate_smoke_trains_serves_and_reports(
     )
 
     _train_and_report(project, torch_env, smoke)
+    _unreachable_hub_fails_at_once(project, torch_env)
+    _local_folder_base_trains_and_serves(project, torch_env)
 
 
 def _train_and_report(
@@ -159,3 +166,87 @@ def _train_and_report(
     assert ready[0] == 200, ready
     assert json.loads(routed[1])["label"] == "billing"
     assert (load["requests"], load["errors"]) == (100, 0)
+
+
+def _unreachable_hub_fails_at_once(project: Path, torch_env: dict[str, str]) -> None:
+    """The default hub model on a machine without network (HF_HUB_OFFLINE unset): one
+    short message naming the fixes, instead of a minute of retries."""
+    env = project_env(
+        UV_OFFLINE="1",
+        HF_HUB_OFFLINE="",
+        TRANSFORMERS_OFFLINE="",
+        # Nobody listens there: connecting fails at once, as with no network.
+        HF_ENDPOINT=f"http://127.0.0.1:{free_port()}",
+        **torch_env,
+    )
+    started = time.perf_counter()
+    result = subprocess.run(
+        ["make", "train"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    seconds = time.perf_counter() - started
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output[-3000:]
+    assert output.count("cannot reach http://127.0.0.1") == 1, output[-3000:]
+    assert "BASE_MODEL=tiny" in output
+    assert "Traceback" not in output
+    # A figure for the log, not an assert: speed targets live in benchmarks/.
+    print(f"unreachable hub: make train stopped after {seconds:.1f} s")
+
+
+# A small Qwen2 (the default base's architecture) with its tokenizer and chat template,
+# saved the way a downloaded model lies in a folder. PACKAGE is the import name.
+SAVE_QWEN2_FOLDER = """
+import sys
+from pathlib import Path
+from PACKAGE import dataset, modeling, train
+splits = {"train": dataset.load_jsonl(Path("data") / "train.jsonl")}
+tokenizer = modeling.train_tiny_tokenizer(train.tiny_corpus(splits), 512)
+model = modeling.build_tiny_model(
+    tokenizer, modeling.TinyShape(architecture="qwen2", kv_heads=2), seed=0
+)
+model.save_pretrained(sys.argv[1])
+tokenizer.save_pretrained(sys.argv[1])
+"""
+
+
+def _local_folder_base_trains_and_serves(
+    project: Path, torch_env: dict[str, str]
+) -> None:
+    """`BASE_MODEL=<folder>`: trains, exports with the base inside, and serves after the
+    folder is gone (what an image, or another machine, sees)."""
+    folder = project.parent / "qwen2-base"
+    script = SAVE_QWEN2_FOLDER.replace("PACKAGE", project.name.replace("-", "_"))
+    flags = torch_env.get("UV_FLAGS", "").split()
+    subprocess.run(
+        ["uv", "run", *flags, "python", "-c", script, str(folder)],
+        cwd=project,
+        env=project_env(UV_OFFLINE="1", **torch_env),
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    assert json.loads((folder / "config.json").read_text())["model_type"] == "qwen2"
+    assert "chat_template" in " ".join(path.name for path in folder.iterdir())
+
+    local = {**torch_env, **TINY_TRAIN, "BASE_MODEL": str(folder)}
+    trained = make(project, "train", extra_env=local)
+    assert "adapter exported to models/adapter" in trained, trained[-3000:]
+    exported = project / "models" / "adapter"
+    config = json.loads((exported / "base" / "config.json").read_text())
+    assert config["model_type"] == "qwen2"
+
+    shutil.rmtree(folder)
+    serve_env = {**torch_env, "OMP_NUM_THREADS": "1"}
+    with running_api(project, serve_env) as base:
+        ready = poll(f"{base}/ready", lambda status, _: status == 200, 120)
+        routed = call(f"{base}/generate", {"prompt": "I was charged twice this month"})
+
+    assert ready[0] == 200, ready
+    assert routed[0] == 200, routed
+    assert json.loads(routed[1])["model_version"].endswith("+lora")

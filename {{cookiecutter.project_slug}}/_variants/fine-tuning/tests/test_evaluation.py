@@ -96,3 +96,10 @@ def test_comparison_table_has_one_row_per_model() -> None:
         "| base | 0.500 [0.400, 0.600] |",
         "| tuned | 0.500 [0.400, 0.600] |",
     ]
+
+
+def test_no_failures_is_a_sentence_not_an_empty_table() -> None:
+    text = failure_table([])
+
+    assert "|" not in text
+    assert text.startswith("None")

@@ -179,3 +179,17 @@ def test_a_local_folder_base_is_saved_with_the_adapter_and_loads_without_the_hub
     modeling.save_base(base, str(folder), tmp_path / "adapter")
 
     assert (tmp_path / "adapter" / "base" / "config.json").is_file()
+
+
+def test_a_qwen2_shape_builds_with_grouped_query_attention_and_tied_embeddings(
+    tiny_pair: tuple[Any, Any],
+) -> None:
+    _, tokenizer = tiny_pair
+    shape = modeling.TinyShape(architecture="qwen2", kv_heads=2, tie_embeddings=True)
+
+    model = modeling.build_tiny_model(tokenizer, shape, seed=0)
+
+    assert model.config.model_type == "qwen2"
+    assert model.config.num_key_value_heads == 2
+    output = model.get_output_embeddings()  # type: ignore[no-untyped-call]
+    assert output.weight is model.get_input_embeddings().weight

@@ -131,7 +131,9 @@ def _cell(text: str, width: int = 80) -> str:
 
 
 def failure_table(cases: Sequence[Failure], limit: int = 10) -> str:
-    """Markdown table of the first `limit` failures."""
+    """Markdown table of the first `limit` failures; a sentence when there are none."""
+    if not cases:
+        return "None: every test message got its expected label."
     lines = ["| id | message | expected | predicted |", "|---|---|---|---|"]
     for case in cases[:limit]:
         shown = _cell(case.predicted) or "(empty)"

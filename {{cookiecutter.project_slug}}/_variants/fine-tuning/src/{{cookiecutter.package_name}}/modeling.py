@@ -286,6 +286,18 @@ def quiet_peft() -> Iterator[None]:
         yield
 
 
+@contextmanager
+def no_progress_bars() -> Iterator[None]:
+    """transformers' progress bars off for a block (saving weights draws one per file)."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    try:
+        yield
+    finally:
+        hf_logging.enable_progress_bar()  # type: ignore[no-untyped-call]
+
+
 def add_lora(
     model: "PreTrainedModel",
     *,

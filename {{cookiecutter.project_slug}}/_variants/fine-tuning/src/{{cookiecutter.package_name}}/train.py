@@ -209,7 +209,31 @@ def _step_timer() -> Any:
     return StepTimer()
 
 
-def _checkpointing_args(enabled: bool) -> dict[str, object]:
+def _quiet_terminal(trainer: Any, progress: bool) -> None:
+    """One progress bar (or none) instead of a dict per logged step: the losses go to
+    MLflow and to the summary `make train` prints at the end."""
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    class BarOnly(ProgressCallback):
+        """The training bar only: no log lines, no bar per validation pass."""
+
+        def on_log(
+            self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any
+        ) -> None:
+            pass
+
+        def on_prediction_step(
+            self, args: Any, state: Any, control: Any, eval_dataloader: Any = None, **kwargs: Any
+        ) -> None:
+            pass
+
+    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(ProgressCallback)
+    if progress:
+        trainer.add_callback(BarOnly())
+
+
+def _checkpointing_args(enabled: bool) -> dict[str, Any]:
     """Gradient checkpointing under the name this transformers knows: recent releases
     call it activation checkpointing and warn about the old name."""
     import dataclasses
@@ -284,6 +308,7 @@ def fine_tune(
         data_collator=collator,
         callbacks=[timer, *(callbacks or [])],
     )
+    _quiet_terminal(trainer, settings.progress)
     resume = last_checkpoint(settings.checkpoint_dir) if settings.resume else None
     if resume:
         logger.info("resuming", extra={"checkpoint": resume})
@@ -404,7 +429,8 @@ def _tracked_job(
     cases = evaluation.failures(
         [ex.id for ex in test], [ex.text for ex in test], dataset.labels_of(test), tuned_answers
     )
-    modeling.save_adapter(model, tokenizer, staging)
+    with modeling.no_progress_bars():
+        modeling.save_adapter(model, tokenizer, staging)
     resources: dict[str, float | str] = {
         "device": precision.device,
         "batch_size": chosen.batch_size,
@@ -469,7 +495,8 @@ def train(settings: Settings, announce: Callable[[str], None] = logger.info) -> 
     data_files = {split: settings.split_path(split) for split in dataset.SPLITS}
     staging = Path(tempfile.mkdtemp(prefix="adapter-"))
     try:
-        modeling.save_base(base, settings.base_model, staging)
+        with modeling.no_progress_bars():  # a bar per weights file says nothing here
+            modeling.save_base(base, settings.base_model, staging)
         with tracking.tracked_run(
             settings, "fine-tune", _params(settings, precision), data_files
         ) as run_id:
