@@ -54,6 +54,14 @@ def test_gpu_batch_is_sized_by_the_token_budget() -> None:
     assert "4096-token budget" in chosen.describe("cuda")
 
 
+def test_a_small_dataset_keeps_enough_steps_to_learn() -> None:
+    chosen = recipe(H200, QWEN_05B, epochs=2.0)  # 800 examples seen: 16 per step
+
+    assert chosen.batch_size == 800 // 50
+    assert "at least 50 steps" in chosen.describe("cuda")
+    assert recipe(H200, QWEN_05B, epochs=100.0).batch_size == 4096 // 42
+
+
 def test_budget_never_asks_for_more_examples_than_there_are() -> None:
     assert recipe(H200, QWEN_05B, lengths=[40] * 10).batch_size == 10
 

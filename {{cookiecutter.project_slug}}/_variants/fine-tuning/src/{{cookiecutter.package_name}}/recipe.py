@@ -18,6 +18,9 @@ REFERENCE_LEARNING_RATE = 2e-4
 # Largest learning rate the sqrt rule may reach: LoRA diverges well before 1e-2 on
 # real models.
 MAX_AUTO_LEARNING_RATE = 1e-3
+# A token budget on a small dataset would leave a handful of optimizer steps, too few
+# to learn from at any sane learning rate: the batch shrinks to keep at least this many.
+MIN_STEPS = 50
 CPU_EVAL_BATCH = 32
 GPU_EVAL_BATCH = 128
 # Checkpointing is switched on when weights + estimated activations pass this share
@@ -96,8 +99,10 @@ def choose_recipe(
     lengths: list[int],
     machine: Machine,
     shape: ModelShape,
+    epochs: float | None = None,
 ) -> Recipe:
-    """The recipe for these settings (`lengths`: tokens per training example)."""
+    """The recipe for these settings (`lengths`: tokens per training example; `epochs`
+    None when MAX_STEPS fixes the number of steps instead)."""
     why: list[str] = []
     mean = sum(lengths) / max(len(lengths), 1)
     gpu = machine.device == "cuda"
@@ -106,6 +111,11 @@ def choose_recipe(
     elif gpu:
         batch = max(1, min(len(lengths), int(token_budget // max(mean, 1.0))))
         reason = f"{token_budget}-token budget / {mean:.0f} tokens per example"
+        passes = len(lengths) * epochs if epochs else None
+        floor = int(passes // (MIN_STEPS * gradient_accumulation_steps)) if passes else batch
+        if max(floor, 1) < batch:
+            batch = max(floor, 1)
+            reason = f"at least {MIN_STEPS} steps: {len(lengths)} examples, {epochs:g} epochs"
     else:
         batch, reason = CPU_BATCH, "CPU default"
     why.append(f"batch {batch} ({reason})")

@@ -123,6 +123,7 @@ def plan(
         lengths=[len(f.input_ids) for f in train_features.features],
         machine=recipe.machine_for(precision.device, precision.bf16, attention),
         shape=shape,
+        epochs=None if settings.max_steps > 0 else settings.epochs,
     )
 
 
