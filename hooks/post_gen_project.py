@@ -163,6 +163,20 @@ FIRST_TARGETS = {
     "fine-tuning": ("install", "data", "train", "evaluate", "check", "serve"),
 }
 MAKE_HELP = re.compile(r"^([A-Za-z][\w-]*):[^#\n]*## (.+)$", re.MULTILINE)
+# Every generated target runs through these two; how to get each one.
+REQUIRED_TOOLS = {
+    "uv": "python -m pip install uv   (or see https://docs.astral.sh/uv/)",
+    "make": "apt-get install make (Debian, Ubuntu) or xcode-select --install (macOS)",
+}
+
+
+def missing_tools() -> list[str]:
+    """One line per tool the next steps need and PATH lacks, with how to install it."""
+    return [
+        f"  {tool} is not installed: {how}"
+        for tool, how in REQUIRED_TOOLS.items()
+        if shutil.which(tool) is None
+    ]
 
 
 def next_steps(project: Path, variant: str) -> str:
@@ -172,7 +186,11 @@ def next_steps(project: Path, variant: str) -> str:
     described = dict(MAKE_HELP.findall(text))
     targets = FIRST_TARGETS.get(variant, ("install", "check"))
     width = max(len(target) for target in targets)
-    lines = [f"Generated {project.name}. Next steps:", f"  cd {shown_path(project)}"]
+    lines = [f"Generated {project.name}."]
+    missing = missing_tools()
+    if missing:
+        lines += ["Install first:", *missing]
+    lines += ["Next steps:", f"  cd {shown_path(project)}"]
     for target in targets:
         note = described.get(target)
         lines.append(f"  make {target:<{width}}" + (f"   # {note}" if note else ""))

@@ -63,6 +63,8 @@ class Variant:
     good: dict[str, Any]
     bad: dict[str, Any]
     answered_right: Callable[[dict[str, Any]], bool]
+    # Points the app at an artifact that is not there: it runs, but is never ready.
+    unloadable: str
 
 
 VARIANTS = [
@@ -73,6 +75,7 @@ VARIANTS = [
         ACCOUNT,
         ACCOUNT | {"contract": "weekly"},
         _churns,
+        "MODEL_URI=/nowhere",
     ),
     Variant(
         "rag",
@@ -81,6 +84,7 @@ VARIANTS = [
         {"question": "How do I rotate an API key without downtime?"},
         {"question": ""},
         _cites_api_keys_page,
+        "INDEX_DIR=/nowhere",
     ),
     Variant(
         "fine-tuning",
@@ -89,6 +93,7 @@ VARIANTS = [
         {"prompt": MESSAGE},
         {"prompt": MESSAGE, "max_new_tokens": 0},
         _routes_to_billing,
+        "ADAPTER_DIR=/nowhere",
     ),
 ]
 
@@ -117,6 +122,10 @@ def image(
     (project / ".env").write_text("API_KEY=planted-secret\n")
     (project / variant.shipped / ".env").write_text("API_KEY=planted-secret\n")
     (project / "src" / "credentials.json").write_text('{"token": "planted-secret"}\n')
+    # What a killed `make train` leaves beside the artifact: never part of an image.
+    staging = project / variant.shipped / ".leftover.999999.abcd"
+    staging.mkdir()
+    (staging / "weights.bin").write_text("planted-secret\n")
     tag = f"ml-portfolio-test/{variant.name}:{uuid.uuid4().hex[:8]}"
     started = time.monotonic()
     sh(
@@ -150,6 +159,23 @@ def _record(variant: str, size_mb: float, build_s: float) -> None:
             handle.write(json.dumps(record) + "\n")
 
 
+HEALTH_PROBE = (
+    "--health-interval=1s",
+    "--health-retries=2",
+    "--health-start-period=1s",
+)
+
+
+def _health(client: str, name: str, wanted: str) -> str:
+    """The container's health status once it is `wanted`, or the last seen in 60 s."""
+    status, deadline = "", time.monotonic() + 60
+    while status != wanted and time.monotonic() < deadline:
+        status = sh(client, "inspect", "-f", "{{.State.Health.Status}}", name).strip()
+        if status != wanted:
+            time.sleep(0.5)
+    return status
+
+
 def test_image_answers_as_non_root_without_planted_secrets(
     client: str, image: tuple[Variant, str]
 ) -> None:
@@ -166,7 +192,8 @@ def test_image_answers_as_non_root_without_planted_secrets(
     )
     port = free_port()
     name = f"{variant.name}-{uuid.uuid4().hex[:8]}"
-    sh(client, "run", "-d", "--name", name, "-p", f"127.0.0.1:{port}:8000", tag)
+    published = f"127.0.0.1:{port}:8000"
+    sh(client, "run", "-d", "--name", name, *HEALTH_PROBE, "-p", published, tag)
     base = f"http://127.0.0.1:{port}"
     try:
         ready, deadline = (0, ""), time.monotonic() + 180
@@ -181,6 +208,7 @@ def test_image_answers_as_non_root_without_planted_secrets(
         answered = call(f"{base}{variant.endpoint}", variant.good)
         invalid = call(f"{base}{variant.endpoint}", variant.bad)
         uid = sh(client, "exec", name, "id", "-u").strip()
+        healthy = _health(client, name, "healthy")
     finally:
         logs = subprocess.run(
             [client, "logs", name], capture_output=True, text=True, check=False
@@ -194,3 +222,19 @@ def test_image_answers_as_non_root_without_planted_secrets(
     assert invalid[0] == 422
     assert uid == "10001"
     assert leaked.strip() == ""
+    assert healthy == "healthy"
+
+
+def test_a_container_whose_model_never_loads_reports_unhealthy(
+    client: str, image: tuple[Variant, str]
+) -> None:
+    variant, tag = image
+    name = f"{variant.name}-broken-{uuid.uuid4().hex[:8]}"
+    broken = ("-e", variant.unloadable)
+    sh(client, "run", "-d", "--name", name, *HEALTH_PROBE, *broken, tag)
+    try:
+        status = _health(client, name, "unhealthy")
+    finally:
+        subprocess.run([client, "rm", "-f", name], capture_output=True, check=False)
+
+    assert status == "unhealthy"

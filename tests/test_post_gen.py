@@ -231,3 +231,27 @@ def test_existing_project_folder_is_never_overwritten(
     assert again.returncode != 0
     assert "already exists" in again.stdout + again.stderr
     assert marker.read_text("utf-8") == "my work\n"
+
+
+@pytest.mark.parametrize("absent", ["uv", "make"])
+def test_next_steps_say_how_to_install_a_missing_tool(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, absent: str
+) -> None:
+    real_which = shutil.which
+    monkeypatch.setattr(
+        hook.shutil, "which", lambda name: None if name == absent else real_which(name)
+    )
+
+    steps = hook.next_steps(tmp_path, "serving")
+
+    lines = steps.splitlines()
+    install = lines.index("Install first:")
+    assert lines[install + 1].startswith(f"  {absent} is not installed: ")
+    assert hook.REQUIRED_TOOLS[absent] in lines[install + 1]
+    assert install < lines.index("Next steps:")
+
+
+def test_next_steps_ask_for_nothing_when_the_tools_are_there(tmp_path: Path) -> None:
+    assert shutil.which("uv")
+    assert shutil.which("make")
+    assert "Install first:" not in hook.next_steps(tmp_path, "serving")
