@@ -8,6 +8,7 @@ from {{ cookiecutter.package_name }}.answer import (
     LLMError,
     build_messages,
     extractive_answer,
+    plain_text,
 )
 from {{ cookiecutter.package_name }}.chunking import Chunk
 from {{ cookiecutter.package_name }}.index import ScoredChunk
@@ -100,3 +101,30 @@ async def test_empty_llm_message_is_an_error() -> None:
 
     with pytest.raises(LLMError, match="empty message"):
         await client.answer("q", HITS)
+
+
+@pytest.mark.parametrize(
+    ("markdown", "plain"),
+    [
+        ("- **Owner**: full control, including billing", "Owner: full control, including billing"),
+        ("See [the API page](https://example.com/api) for `X-Key`", "See the API page for X-Key"),
+        (
+            "## Refunds\n> _Note_: refunds take __five__ days",
+            "Refunds Note: refunds take five days",
+        ),
+        ("| Plan | Seats |", "Plan, Seats"),
+    ],
+)
+def test_markdown_is_reduced_to_the_words_a_reader_sees(markdown: str, plain: str) -> None:
+    assert plain_text(markdown) == plain
+
+
+def test_extractive_answers_carry_no_markup_residue() -> None:
+    """Before: "Owner**: full control, ..." came back from a Markdown list item."""
+    text = "Roles:\n\n- **Owner**: full control of billing and roles.\n- **Member**: invoices."
+    hits = [ScoredChunk(Chunk("r#0", "r", "Roles", text, 0, len(text), ()), 0.9)]
+
+    answer = extractive_answer("What can the owner role control?", hits).text
+
+    assert "Owner: full control of billing and roles. [1]" in answer
+    assert not any(mark in answer for mark in ("**", "`", "- "))

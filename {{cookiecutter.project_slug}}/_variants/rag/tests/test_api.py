@@ -1,6 +1,8 @@
 import asyncio
+import dataclasses
 import functools
 import json
+import re
 import shutil
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -8,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
@@ -16,12 +19,14 @@ from fastapi.exceptions import RequestValidationError
 from hypothesis import HealthCheck, Phase, event, given, settings
 from hypothesis import strategies as st
 
+from {{ cookiecutter.package_name }}.answer import ABSTAINED
 from {{ cookiecutter.package_name }}.api import EngineSlot, create_app
+from {{ cookiecutter.package_name }}.calibration import Calibration
 from {{ cookiecutter.package_name }}.corpus import load_documents
 from {{ cookiecutter.package_name }}.embeddings import HashingEmbedder
 from {{ cookiecutter.package_name }}.index import IndexNotFoundError, ScoredChunk
 from {{ cookiecutter.package_name }}.pipeline import Engine, build_index
-from {{ cookiecutter.package_name }}.retrieval import Retriever, build_retrievers
+from {{ cookiecutter.package_name }}.retrieval import Fusion, Retriever, build_retrievers
 from {{ cookiecutter.package_name }}.settings import Settings
 
 from variant_fixtures import HANDBOOK, FakeLLM, Indexed
@@ -320,6 +325,15 @@ def is_unicode(text: str) -> bool:
     return True
 
 
+# Unicode White_Space, what the schema's pattern `\S` (JSON Schema, and pydantic's Rust
+# regex) treats as blank; Python's str.isspace also counts \x1c-\x1f.
+WHITE_SPACE = (
+    "\t\n\x0b\x0c\r \x85\xa0\u1680"
+    + "".join(map(chr, range(0x2000, 0x200B)))
+    + ("\u2028\u2029\u202f\u205f\u3000")
+)
+
+
 def valid_query(body: object) -> bool:
     """Whether the body is a query the API must answer (by the documented contract)."""
     if not isinstance(body, dict) or not isinstance(body.get("question"), str):
@@ -327,6 +341,8 @@ def valid_query(body: object) -> bool:
     top_k = body.get("top_k", 5)
     return (
         0 < len(body["question"]) <= LIMIT
+        and body["question"].strip(WHITE_SPACE) != ""
+        and set(body) <= {"question", "top_k", "retriever", "answer"}
         and is_unicode(body["question"])
         and type(top_k) is int
         and 1 <= top_k <= 50
@@ -357,12 +373,11 @@ def never_5xx(app: Callable[[], FastAPI], examples: int) -> Callable[[], None]:
         if status == 422:
             assert answer["detail"]
             return
-        # 200: lax coercion may accept "5" for top_k, never a bad or oversized question.
+        # 200 only for a body the published contract accepts: strict types, no extras.
+        assert valid_query(body), body
         assert isinstance(body, dict)
-        assert isinstance(body["question"], str)
-        assert 0 < len(body["question"]) <= LIMIT
-        assert is_unicode(body["question"])
         assert len(answer["sources"]) <= int(body.get("top_k", 5))
+        assert isinstance(answer["answered"], bool)
 
     return check
 
@@ -413,3 +428,82 @@ def test_the_fuzzer_catches_a_broken_api(mutant: Callable[[], FastAPI]) -> None:
     """The property can fail: each mutant answers 500 to some body the fuzzer draws."""
     with pytest.raises(AssertionError, match="500"):
         never_5xx(functools.cache(mutant), examples=300)()
+
+
+async def test_nan_vectors_keep_ready_at_503_with_a_reason_without_absolute_paths(
+    indexed: Indexed, tmp_path: Path
+) -> None:
+    """Before: NaN vectors loaded as "ready" and every answer ranked nonsense."""
+    copy = tmp_path / "index"
+    shutil.copytree(indexed.settings.index_dir, copy)
+    vectors = np.load(copy / "vectors.npy")
+    vectors[3, 7] = np.nan
+    np.save(copy / "vectors.npy", vectors)
+
+    app = create_app(serving(indexed, index_dir=copy))  # the real loader
+    async for client in _client(app):
+        ready = await client.get("/ready")
+
+    reason = ready.json()["reason"]
+    assert ready.status_code == 503
+    assert "vectors.npy holds non-finite values" in reason
+    assert "make ingest" in reason
+    assert str(tmp_path) not in reason
+    assert not re.search(r"(^|\s)/\w", reason), reason
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"question": "refund", "topk": 1}, "topk"),
+        ({"question": "   \n\t "}, "question"),
+        ({"question": "refund", "top_k": "3"}, "top_k"),
+        ({"question": "refund", "answer": 0}, "answer"),
+    ],
+)
+async def test_the_contract_is_strict_and_each_422_names_the_field(
+    client: httpx.AsyncClient, body: dict[str, object], field: str
+) -> None:
+    """Before: unknown fields were ignored, blank questions answered, "3" taken for 3."""
+    response = await client.post("/query", json=body)
+
+    assert response.status_code == 422
+    assert [error["loc"][-1] for error in response.json()["detail"]] == [field]
+
+
+async def test_the_published_schema_carries_the_question_limit(indexed: Indexed) -> None:
+    app = create_app(serving(indexed, max_question_chars=321), loader=lambda _: indexed.engine)
+    async for client in _client(app):
+        schema = (await client.get("/openapi.json")).json()
+
+    request = schema["components"]["schemas"]["QueryRequest"]
+    assert request["properties"]["question"]["maxLength"] == 321
+    assert request["properties"]["question"]["pattern"] == r"\S"
+    assert request["additionalProperties"] is False
+    assert "answered" in schema["components"]["schemas"]["QueryResponse"]["required"]
+
+
+async def test_an_out_of_scope_question_is_declined_with_the_closest_sources(
+    indexed: Indexed,
+) -> None:
+    engine = dataclasses.replace(
+        indexed.engine,
+        calibration=Calibration("hashing", "", "headings", Fusion(), abstain_below=0.99),
+    )
+    app = create_app(serving(indexed), loader=lambda _: engine)
+    async for client in _client(app):
+        declined = (await client.post("/query", json={"question": "Capital of France?"})).json()
+        metrics = (await client.get("/metrics")).text
+
+    assert declined["answered"] is False
+    assert declined["answer"] == ABSTAINED
+    assert declined["generator"] is None
+    assert len(declined["sources"]) == 5
+    assert "abstentions_total 1.0" in metrics
+
+
+async def test_without_a_threshold_every_question_is_answered(client: httpx.AsyncClient) -> None:
+    body = (await client.post("/query", json={"question": "Capital of France?"})).json()
+
+    assert body["answered"] is True
+    assert body["generator"] == "extractive"

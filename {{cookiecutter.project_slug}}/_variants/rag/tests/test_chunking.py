@@ -113,3 +113,19 @@ def test_overlap_must_be_smaller_than_size() -> None:
 def test_unknown_strategy_lists_the_known_ones() -> None:
     with pytest.raises(ValueError, match="fixed, headings, sentences"):
         chunk_document(DOC, "semantic", size=100, overlap=0)
+
+
+@pytest.mark.parametrize("strategy", sorted(STRATEGIES))
+def test_one_huge_paragraph_is_split_never_one_giant_chunk(strategy: str) -> None:
+    """Before: a 10 MB paragraph became one chunk, returned whole by the API."""
+    words = " ".join(f"word{n}" for n in range(60_000))  # ~500k characters, no break
+    unbroken = "x" * 5_000  # no space at all: cut, never skipped
+    document = Document("big.md", "Big", f"# Big\n\n{words}\n\n{unbroken}\n")
+
+    chunks = chunk_document(document, strategy, 800, 150)
+
+    assert max(len(c.text) for c in chunks) <= 800
+    assert all(document.text[c.start : c.end] == c.text for c in chunks)
+    covered = "".join(c.text for c in chunks)
+    assert "word59999" in covered
+    assert covered.count("x") >= 5_000

@@ -1,6 +1,8 @@
+import errno
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -85,3 +87,71 @@ def test_benchmark_reports_latency_percentiles_and_throughput() -> None:
     assert figures["load_average"] >= 0
     # The report reads what the benchmark writes.
     assert Benchmark.model_validate(figures).latency["bm25"].p50_ms > 0
+
+
+def test_a_full_disk_is_one_line_naming_the_file_and_the_fix(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Before: a 67-line traceback."""
+
+    def disk_full(file: object, *_args: object, **_kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device", str(file))
+
+    monkeypatch.setattr(np, "save", disk_full)
+
+    result = runner.invoke(app, ["ingest"])
+
+    assert result.exit_code == 1
+    errors = [line for line in result.output.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, result.output
+    assert errors[0].startswith("error: no space left on the device writing ")
+    assert "vectors.npy" in errors[0]
+    assert "EMBEDDING_CACHE_DIR" in errors[0]
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("API_PORT", "abc"), ("CHUNKING", "paragraphs"), ("LOG_LEVEL", "verbose")],
+)
+def test_a_bad_setting_is_one_line_naming_it(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    """Before: a ~60-line traceback ending in pydantic's message."""
+    monkeypatch.setenv(variable, value)
+    get_settings.cache_clear()
+
+    result = runner.invoke(app, ["ingest"])
+
+    assert result.exit_code == 1
+    assert result.output.startswith(f"error: {variable}=")
+    assert f"{variable}='{value}'" in result.output
+    assert "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) <= 2
+
+
+def test_corpus_reaches_evaluate_and_query_as_it_reaches_ingest(tmp_path: Path) -> None:
+    """Before: `--corpus` (CORPUS=) reached ingest only; evaluate scored the handbook."""
+    corpus = tmp_path / "docs"
+    corpus.mkdir()
+    (corpus / "corpus.jsonl").write_text(
+        '{"_id": "d1", "title": "Lunar rovers", "text": "Rovers drive on the moon."}\n'
+        '{"_id": "d2", "title": "Tea", "text": "Green tea is steeped briefly."}\n'
+    )
+    (corpus / "queries.jsonl").write_text(
+        '{"_id": "a", "text": "What drives on the moon?"}\n{"_id": "b", "text": "steeping tea"}\n'
+    )
+    (corpus / "qrels").mkdir()
+    (corpus / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\na\td1\t2\nb\td2\t2\n")
+
+    ingested = runner.invoke(app, ["ingest", "--corpus", str(corpus)])
+    evaluated = runner.invoke(app, ["evaluate", "--corpus", str(corpus)])
+    mismatched = runner.invoke(app, ["query", "moon"])  # CORPUS_PATH is the handbook
+
+    assert ingested.exit_code == 0, ingested.output
+    assert evaluated.exit_code == 0, evaluated.output
+    saved = json.loads(Path("results/retrieval_eval.json").read_text())
+    assert (saved["corpus"]["path"], saved["documents"]) == (str(corpus), 2)
+    assert mismatched.exit_code == 1
+    assert f"built from {corpus}" in mismatched.output
+    assert f"CORPUS_PATH={HANDBOOK}" in mismatched.output

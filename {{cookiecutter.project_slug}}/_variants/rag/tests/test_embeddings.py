@@ -1,3 +1,4 @@
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -6,6 +7,8 @@ import pytest
 from {{ cookiecutter.package_name }}.embeddings import (
     HashingEmbedder,
     SentenceTransformerEmbedder,
+    UnknownModelError,
+    Vectors,
     encode_batched,
     load_embedder,
     resolve_model,
@@ -42,12 +45,45 @@ def test_batched_encoding_equals_one_batch() -> None:
     assert encode_batched(embedder, [], batch_size=3).shape == (0, 384)
 
 
-def test_minilm_names_resolve_to_the_bundled_weights() -> None:
+def test_minilm_names_resolve_to_the_bundled_weights(tmp_path: Path) -> None:
     resolved = Path(resolve_model("sentence-transformers/all-MiniLM-L6-v2"))
 
     assert (resolved / "config.json").is_file()
-    assert resolve_model("/models/my-model") == "/models/my-model"
+    assert resolve_model(str(tmp_path)) == str(tmp_path)
     assert isinstance(load_embedder("hashing"), HashingEmbedder)
+
+
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        ("/no/such/model-folder", "EMBEDDING_MODEL=/no/such/model-folder is not a folder"),
+        ("someone/no-such-model-xyz", "is not downloaded and HF_HUB_OFFLINE is set"),
+    ],
+)
+def test_an_unknown_model_fails_at_once_naming_the_setting(
+    monkeypatch: pytest.MonkeyPatch, model: str, message: str
+) -> None:
+    """Before: sentence-transformers retried the hub for a minute before failing."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+    with pytest.raises(UnknownModelError, match=message) as raised:
+        load_embedder(model)
+
+    assert "all-MiniLM-L6-v2" in str(raised.value)
+
+
+def test_non_finite_vectors_are_refused_when_embedded() -> None:
+    class Broken(HashingEmbedder):
+        name = "broken"
+
+        def encode(self, texts: Sequence[str]) -> Vectors:
+            vectors = super().encode(texts)
+            vectors[-1, 0] = np.nan
+            return vectors
+
+    message = r"broken returned non-finite values for text 2 of this pass \(.c d.\)"
+    with pytest.raises(ValueError, match=message):
+        encode_batched(Broken(), ["a b", "c d", "e f"], batch_size=2)
 
 
 @pytest.mark.slow

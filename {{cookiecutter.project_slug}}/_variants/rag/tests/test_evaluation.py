@@ -93,7 +93,12 @@ def test_evaluation_writes_table_plot_and_one_mlflow_run_per_configuration(
     assert table == markdown_table(results)
     assert (workdir / "results" / "retrieval_eval.png").read_bytes()[:4] == b"\x89PNG"
     saved = json.loads((workdir / "results" / "retrieval_eval.json").read_text())
-    assert (saved["documents"], saved["queries"], saved["judgements"]) == (45, 70, 99)
+    split = saved["split"]
+    assert (saved["documents"], saved["queries"], saved["dev_queries"]) == (45, 35, 35)
+    assert sorted(split["dev"] + split["test"]) == sorted(load_qrels(HANDBOOK))
+    assert not set(split["dev"]) & set(split["test"])
+    assert saved["corpus"]["path"] == str(HANDBOOK)
+    assert len(saved["corpus"]["sha256"]) == 64
     assert saved["settings"]["chunking"] == "headings"
     assert [(r["chunking"], r["retriever"]) for r in saved["results"]] == [
         (r.chunking, r.retriever) for r in results

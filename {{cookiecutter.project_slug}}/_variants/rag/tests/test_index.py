@@ -11,6 +11,7 @@ from {{ cookiecutter.package_name }}.index import (
     Manifest,
     NumpyIndex,
     load_index,
+    remove_stale_staging,
     save_index,
 )
 
@@ -133,3 +134,27 @@ def test_vectors_that_do_not_match_the_chunks_are_refused(tmp_path: Path) -> Non
 
     with pytest.raises(CorruptIndexError, match=r"shape \(2, 384\) for 3 chunks"):
         load_index(tmp_path / "index")
+
+
+def test_non_finite_vectors_are_refused_naming_the_file(tmp_path: Path) -> None:
+    save_index(tmp_path / "index", small_index(), MANIFEST)
+    vectors = np.load(tmp_path / "index" / "vectors.npy")
+    vectors[1, 5] = np.inf
+    np.save(tmp_path / "index" / "vectors.npy", vectors)
+
+    with pytest.raises(CorruptIndexError, match=r"vectors\.npy holds non-finite values .* 1 rows"):
+        load_index(tmp_path / "index")
+
+
+def test_stale_staging_folders_beside_the_index_are_removed(tmp_path: Path) -> None:
+    save_index(tmp_path / "index", small_index(), MANIFEST)
+    stale = [tmp_path / ".index.abc123", tmp_path / ".index.previous"]
+    for folder in stale:
+        folder.mkdir()
+        (folder / "vectors.npy").write_bytes(b"half written")
+    (tmp_path / ".indexes-of-someone-else").mkdir()
+
+    removed = remove_stale_staging(tmp_path / "index")
+
+    assert sorted(removed) == sorted(stale)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".indexes-of-someone-else", "index"]

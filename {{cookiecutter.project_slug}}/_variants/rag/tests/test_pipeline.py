@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from {{ cookiecutter.package_name }}.corpus import CorpusError
+from {{ cookiecutter.package_name }}.corpus import CorpusError, corpus_sha256
 from {{ cookiecutter.package_name }}.embeddings import HashingEmbedder
 from {{ cookiecutter.package_name }}.index import load_index
 from {{ cookiecutter.package_name }}.pipeline import ingest, load_engine
@@ -47,3 +47,35 @@ def test_the_engine_loads_the_embedder_named_in_the_manifest(indexed: Indexed) -
 
     assert engine.embedder.name == "hashing"
     assert set(engine.retrievers) == {"bm25", "dense", "hybrid"}
+
+
+def test_an_empty_corpus_fails_and_keeps_the_previous_index(tmp_path: Path) -> None:
+    """Before: an empty corpus.jsonl exited 0 and replaced the index with 0 chunks."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "corpus.jsonl").write_text('{"_id": "d1", "title": "A", "text": "Refunds."}\n')
+    settings = rag_settings(tmp_path, corpus_path=corpus)
+    ingest(settings, HashingEmbedder())
+    (corpus / "corpus.jsonl").write_text("\n")
+
+    with pytest.raises(CorpusError, match=r"corpus\.jsonl holds no documents"):
+        ingest(settings, HashingEmbedder())
+
+    assert load_index(settings.index_dir)[1].chunks == 1
+
+
+def test_ingest_cleans_staging_folders_a_killed_ingest_left(tmp_path: Path) -> None:
+    leftover = tmp_path / ".index.k1ll3d"
+    leftover.mkdir()
+    (leftover / "chunks.jsonl").write_text("{")
+
+    ingest(rag_settings(tmp_path), HashingEmbedder())
+
+    assert not leftover.exists()
+
+
+def test_the_manifest_records_the_corpus_it_was_built_from(indexed: Indexed) -> None:
+    manifest = load_index(indexed.settings.index_dir)[1]
+
+    assert manifest.corpus_path == str(indexed.settings.corpus_path)
+    assert manifest.corpus_sha256 == corpus_sha256(indexed.settings.corpus_path)

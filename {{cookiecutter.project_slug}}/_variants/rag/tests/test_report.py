@@ -14,6 +14,8 @@ from {{ cookiecutter.package_name }}.report import (
     Benchmark,
     Evaluation,
     best_configurations,
+    failures_section,
+    findings_section,
     load,
     retrieval_section,
     speed_section,
@@ -37,9 +39,12 @@ def config(chunking: str, retriever: str, chunks: int, *scores: float) -> dict[s
 
 EVALUATION: dict[str, Any] = {
     "embedding_model": "all-MiniLM-L6-v2",
+    "corpus": {"path": "data/handbook", "sha256": "ab12" * 16},
     "documents": 45,
-    "queries": 70,
-    "judgements": 99,
+    "queries": 35,
+    "dev_queries": 35,
+    "judgements": 50,
+    "split": {"seed": 42, "dev_fraction": 0.5, "dev": ["q-01"], "test": ["q-02"]},
     "settings": {
         "chunk_size": 800,
         "chunk_overlap": 150,
@@ -73,7 +78,9 @@ BENCHMARK: dict[str, Any] = {
 README = (
     "# Project\n\nIntro text.\n\n"
     "<!-- results:retrieval -->\nold table\n<!-- /results:retrieval -->\n"
-    "\nAuthor's prose.\n\n<!-- results:speed -->\nold speed\n<!-- /results:speed -->\n\nEnd.\n"
+    "<!-- results:findings -->\nold claims\n<!-- /results:findings -->\n"
+    "\nAuthor's prose.\n\n<!-- results:speed -->\nold speed\n<!-- /results:speed -->\n"
+    "<!-- results:failures -->\nold failures\n<!-- /results:failures -->\n\nEnd.\n"
 )
 
 
@@ -105,8 +112,9 @@ def test_retrieval_table_has_a_row_per_configuration_with_three_decimals() -> No
 def test_retrieval_section_states_the_setup_the_best_the_configured_and_the_floor() -> None:
     text = retrieval_section(evaluation())
 
-    assert text.startswith("45 documents, 70 questions with 99 graded judgements; all-MiniLM-L6-v2")
-    assert "candidate depth 50, RRF k = 60." in text
+    assert text.startswith("`data/handbook` (sha256 ab12ab12ab12): 45 documents; all-MiniLM")
+    assert "chosen on 35 dev questions" in text
+    assert "on the other 35 test questions (50 graded judgements)" in text
     # sentences + hybrid wins on the unrounded nDCG@10, headings + hybrid ties at 3 decimals.
     assert (
         "- **Best: sentences + hybrid** (nDCG@10 0.938, MRR@10 0.961), "
@@ -192,11 +200,12 @@ def test_report_rewrites_only_the_results_sections(project: Path) -> None:
     figure = write_report(project / "results", project / "README.md")
 
     text = (project / "README.md").read_text()
-    assert "old table" not in text
-    assert "old speed" not in text
-    assert text.startswith("# Project\n\nIntro text.\n\n<!-- results:retrieval -->\n45 documents")
-    assert "<!-- /results:retrieval -->\n\nAuthor's prose.\n\n<!-- results:speed -->\n" in text
-    assert text.endswith("| synthetic (2000 chunks) | 1,212.2 |\n<!-- /results:speed -->\n\nEnd.\n")
+    for old in ("old table", "old speed", "old claims", "old failures"):
+        assert old not in text
+    assert text.startswith("# Project\n\nIntro text.\n\n<!-- results:retrieval -->\n`data/")
+    assert "<!-- /results:findings -->\n\nAuthor's prose.\n\n<!-- results:speed -->\n" in text
+    assert "| synthetic (2000 chunks) | 1,212.2 |\n<!-- /results:speed -->\n" in text
+    assert text.endswith("<!-- /results:failures -->\n\nEnd.\n")
     assert "| headings | hybrid | 254 | 0.961 | 0.938 | 0.950 | 0.979 |\n" in text
     assert figure == project / FIGURE
 
@@ -278,7 +287,86 @@ def test_a_failed_report_exits_1_and_writes_nothing(
 def test_the_shipped_readme_carries_the_sections_the_report_fills() -> None:
     text = PROJECT_README.read_text(encoding="utf-8")
 
-    for name in ("retrieval", "speed"):
+    for name in ("retrieval", "findings", "speed", "failures"):
         assert text.count(f"<!-- results:{name} -->\n") == 1
         assert text.count(f"<!-- /results:{name} -->") == 1
     assert f"]({FIGURE.as_posix()})" in text
+
+
+def comparison(verdict: str, low: float, high: float) -> dict[str, Any]:
+    middle = (low + high) / 2
+    return {
+        "chunking": "headings",
+        "single": "dense",
+        "metric": "ndcg@10",
+        "difference": [middle, low, high],
+        "verdict": verdict,
+    }
+
+
+@pytest.mark.parametrize(
+    ("verdict", "low", "high", "said"),
+    [
+        ("wins", 0.01, 0.05, "hybrid **wins**"),
+        ("loses", -0.05, -0.01, "hybrid **loses**"),
+        ("ties", -0.02, 0.03, "hybrid cannot be told apart from it"),
+    ],
+)
+def test_findings_say_wins_only_when_the_interval_excludes_zero(
+    verdict: str, low: float, high: float, said: str
+) -> None:
+    text = findings_section(evaluation(comparisons=[comparison(verdict, low, high)]))
+
+    assert said in text
+    assert f"[{low:+.3f}, {high:+.3f}]" in text
+    assert ("wins" in text) == (verdict == "wins")
+    assert "- **Every real configuration scores nDCG@10 0.893 to 0.938** against 0.094" in text
+
+
+def test_findings_and_failures_report_abstention_from_the_results() -> None:
+    abstention = {
+        "chunking": "headings",
+        "threshold": 0.3125,
+        "dev_in_scope": 35,
+        "dev_out_of_scope": 10,
+        "test_in_scope": 35,
+        "test_out_of_scope": 10,
+        "abstained_out_of_scope": 8,
+        "abstained_in_scope": 1,
+        "precision": 8 / 9,
+        "recall": 0.8,
+    }
+    examples = {
+        "answered_out_of_scope": ["Who won the *World Cup*?"],
+        "abstained_in_scope": [],
+    }
+    hardest = [{"question": "How do I export?", "ndcg@10": 0.25}]
+    result = evaluation(abstention=abstention, abstention_examples=examples, hardest=hardest)
+
+    findings, failures = findings_section(result), failures_section(result)
+
+    assert "below 0.312" in findings or "below 0.313" in findings
+    assert "declined 8 of 10 out-of-scope questions (recall 0.80)" in findings
+    assert "1 of 35 answerable ones (precision 0.89)" in findings
+    assert "- nDCG@10 0.250: How do I export?" in failures
+    assert 'still answered: "Who won the \\*World Cup\\*?".' in failures
+    assert "Answerable test questions it declined: none." in failures
+
+
+def test_findings_without_out_of_scope_questions_say_the_api_never_abstains() -> None:
+    assert "**No abstention threshold**" in findings_section(evaluation())
+
+
+def test_results_of_another_corpus_are_refused_naming_both(project: Path) -> None:
+    corpus = project / "other"
+    corpus.mkdir()
+    (corpus / "a.md").write_text("# A\n\nText.\n")
+    before = (project / "README.md").read_bytes()
+
+    with pytest.raises(ReportError) as raised:
+        write_report(project / "results", project / "README.md", corpus)
+
+    message = str(raised.value)
+    assert "is from data/handbook (sha256 ab12ab12ab12)" in message
+    assert f"not CORPUS_PATH={corpus}" in message
+    assert (project / "README.md").read_bytes() == before

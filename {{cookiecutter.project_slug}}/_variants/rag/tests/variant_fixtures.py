@@ -33,6 +33,8 @@ def rag_settings(workdir: Path, **overrides: object) -> Settings:
         "index_dir": workdir / "index",
         "results_dir": workdir / "results",
         "mlflow_tracking_uri": f"sqlite:///{workdir / 'mlflow.db'}",
+        # No disk cache unless a test asks for one: each test sees its own embeddings.
+        "embedding_cache_dir": None,
         **overrides,
     }
     return Settings.model_validate(values)

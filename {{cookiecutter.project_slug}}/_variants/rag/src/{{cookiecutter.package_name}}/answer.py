@@ -17,7 +17,8 @@ from .index import ScoredChunk
 _SENTENCE = re.compile(r"[^.!?\n]+[.!?]?")
 _LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
 _EMPHASIS = re.compile(r"\*+|__|~~|`")
-_LINE_START = re.compile(r"^\s*(?:#{1,6}\s+|>\s*|[-*+]\s+|\d+[.)]\s+|\|\s*)+")
+_UNDERSCORED = re.compile(r"(?<!\w)_(\S(?:[^_]*\S)?)_(?!\w)")
+_LINE_START = re.compile(r"^\s*(?:#{1,6}\s+|>\s*|[-*+]\s+|\d+[.)]\s+|\|\s*)+", re.MULTILINE)
 EXTRACTIVE = "extractive"
 ABSTAINED = "The documents do not answer this question; the closest passages are listed."
 
@@ -26,7 +27,7 @@ def plain_text(markdown: str) -> str:
     """Markdown reduced to the words a reader sees: links to their text, emphasis,
     code ticks, list, quote and heading marks and table pipes dropped."""
     text = _LINK.sub(r"\1", markdown)
-    text = _EMPHASIS.sub("", text)
+    text = _UNDERSCORED.sub(r"\1", _EMPHASIS.sub("", text))
     text = _LINE_START.sub("", text)
     text = text.replace(" | ", ", ").strip(" |\t")
     return re.sub(r"\s+", " ", text).strip()

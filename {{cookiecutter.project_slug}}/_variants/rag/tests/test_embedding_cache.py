@@ -1,0 +1,100 @@
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from {{ cookiecutter.package_name }}.embedding_cache import (
+    CachingEmbedder,
+    EmbeddingCache,
+    model_folder,
+)
+from {{ cookiecutter.package_name }}.embeddings import HashingEmbedder, Vectors
+from {{ cookiecutter.package_name }}.evaluation import evaluate
+from {{ cookiecutter.package_name }}.pipeline import ingest
+
+from variant_fixtures import rag_settings
+
+
+class Counting(HashingEmbedder):
+    """The hashing embedder, counting every text it is asked to embed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.texts = 0
+
+    def encode(self, texts: Sequence[str]) -> Vectors:
+        self.texts += len(texts)
+        return super().encode(texts)
+
+
+def cached(root: Path, inner: HashingEmbedder) -> CachingEmbedder:
+    return CachingEmbedder(inner, EmbeddingCache(root, inner.name, inner.dimension), 4)
+
+
+def test_each_text_is_embedded_once_and_read_back_from_disk(tmp_path: Path) -> None:
+    first = Counting()
+    texts = ["alpha beta", "gamma delta", "alpha beta", "epsilon"]
+
+    vectors = cached(tmp_path, first).encode(texts)
+    again = Counting()
+    read_back = cached(tmp_path, again).encode(list(reversed(texts)))
+
+    assert first.texts == 3  # the repeated text once
+    assert again.texts == 0  # a new process reads the shard instead
+    np.testing.assert_array_equal(vectors, HashingEmbedder().encode(texts))
+    np.testing.assert_array_equal(read_back, vectors[::-1])
+
+
+def test_the_cache_is_per_model(tmp_path: Path) -> None:
+    class Other(Counting):
+        name = "other-model"
+
+    cached(tmp_path, Counting()).encode(["same text"])
+    other = Other()
+    cached(tmp_path, other).encode(["same text"])
+
+    assert other.texts == 1
+    assert model_folder(tmp_path, "hashing") != model_folder(tmp_path, "other-model")
+
+
+def test_an_unreadable_shard_is_embedded_again_not_fatal(tmp_path: Path) -> None:
+    cached(tmp_path, Counting()).encode(["one", "two"])
+    for shard in model_folder(tmp_path, "hashing").glob("*.npz"):
+        shard.write_bytes(b"not a zip")
+    again = Counting()
+
+    cached(tmp_path, again).encode(["one", "two"])
+
+    assert again.texts == 2
+
+
+def test_evaluate_after_ingest_embeds_each_other_chunking_once_and_then_nothing(
+    tmp_path: Path,
+) -> None:
+    """Before: evaluate re-embedded all three chunkings, ignoring ingest's index."""
+    settings = rag_settings(tmp_path, embedding_cache_dir=tmp_path / "cache")
+    embedder = Counting()
+    ingest(settings, embedder)
+    ingested = embedder.texts
+
+    first = evaluate(settings, embedder, track=False)
+    second = evaluate(settings, embedder, track=False)
+
+    assert ingested > 0
+    # Only questions and the chunk texts the other two chunkings do not share with
+    # the ingested one were new; the second evaluation found everything cached.
+    assert 0 < first.embedded < 2 * ingested + 200
+    assert second.embedded == 0
+    assert first.calibrated == settings.index_dir
+    assert (settings.index_dir / "calibration.json").is_file()
+
+
+@pytest.mark.parametrize("value", ["", "  "])
+def test_an_empty_cache_setting_turns_the_disk_cache_off(tmp_path: Path, value: str) -> None:
+    settings = rag_settings(tmp_path, embedding_cache_dir=value)
+
+    ingest(settings, Counting())
+
+    assert settings.embedding_cache_dir is None
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["index"]
