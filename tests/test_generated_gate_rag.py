@@ -34,19 +34,28 @@ def rag_project(
     return project, install_with_local_torch(project)
 
 
+Served = dict[str, tuple[int, str]]
+OFF_TOPIC = "What is the capital of France?"
+
+
 def _serve_and_query(
     project: Path, torch_env: Mapping[str, str]
-) -> tuple[tuple[int, str], tuple[int, str], str, dict[str, float | int]]:
-    """`make serve` until /ready: a good query, a bad one, /metrics, a bounded load."""
+) -> tuple[Served, str, dict[str, float | int]]:
+    """`make serve` until /ready: a good query, bad ones, an off-topic one, /metrics,
+    a bounded load."""
     with running_api(project, torch_env) as base:
         ready = poll(f"{base}/ready", lambda status, _: status == 200, 180)
         assert ready[0] == 200, f"the API never became ready: {ready}"
         question = "How do I rotate an API key without downtime?"
-        answered = call(f"{base}/query", {"question": question})
-        invalid = call(f"{base}/query", {"question": "", "top_k": 0})
+        served = {
+            "answered": call(f"{base}/query", {"question": question}),
+            "invalid": call(f"{base}/query", {"question": "", "top_k": 0}),
+            "unknown field": call(f"{base}/query", {"question": question, "topk": 1}),
+            "off topic": call(f"{base}/query", {"question": OFF_TOPIC}),
+        }
         metrics_text = call(f"{base}/metrics")[1]
         load = bounded_load(f"{base}/query", {"question": question}, requests=200)
-    return answered, invalid, metrics_text, load
+    return served, metrics_text, load
 
 
 def _report_reproduces_the_shipped_readme(project: Path, shipped: str) -> None:
@@ -81,10 +90,18 @@ def test_rag_project_ingests_evaluates_passes_its_gate_and_answers(
     assert "indexed 45 documents as" in ingested
     assert (project / "index" / "manifest.json").is_file()
 
-    make(project, "evaluate", extra_env=torch_env)
+    evaluated = make(project, "evaluate", extra_env=torch_env)
+    # The ingested chunking is reused and ingest's embeddings are cached: only the
+    # questions and the chunk texts the other chunkings do not share get embedded.
+    chunks = int(ingested.split("indexed 45 documents as ", 1)[1].split()[0])
+    texts = int(evaluated.split("embedded ", 1)[1].split()[0])
+    assert 0 < texts < 2 * chunks + 100, evaluated[-2000:]
+    assert "fusion and abstention threshold stored in index" in evaluated
     results = json.loads((project / "results" / "retrieval_eval.json").read_text())
     rows = {(r["chunking"], r["retriever"]): r for r in results["results"]}
     assert len(rows) == 10  # 3 chunkings x 3 retrievers + the random baseline
+    assert results["corpus"]["path"] == "data/handbook"
+    assert results["abstention"]["threshold"] is not None
     floor = rows[("fixed", "random")]["metrics"]["ndcg@10"]
     real = [r for key, r in rows.items() if key[1] != "random"]
     assert all(r["metrics"]["ndcg@10"] > floor + 0.3 for r in real)
@@ -97,17 +114,27 @@ def test_rag_project_ingests_evaluates_passes_its_gate_and_answers(
     assert passed >= 100
     assert "Required test coverage of 90" in gate
 
-    answered, invalid, metrics_text, load = _serve_and_query(project, torch_env)
+    served, metrics_text, load = _serve_and_query(project, torch_env)
 
+    answered = served["answered"]
     assert answered[0] == 200
     body = json.loads(answered[1])
+    assert body["answered"] is True
     assert body["generator"] == "extractive"
     assert "[1]" in body["answer"] or "[2]" in body["answer"]
+    assert "**" not in body["answer"]
     sources = body["sources"]
     assert sources[0]["doc_id"] == "kb-23"  # "API authentication and API keys"
     assert all(s["title"] and s["chunk_id"].startswith(s["doc_id"]) for s in sources)
+    invalid, unknown = served["invalid"], served["unknown field"]
     assert invalid[0] == 422
     assert "question" in invalid[1]
-    rejected = 'http_requests_total{method="POST",route="/query",status="422"} 1.0'
+    assert unknown[0] == 422
+    assert "topk" in unknown[1]
+    off_topic = json.loads(served["off topic"][1])
+    assert off_topic["answered"] is False
+    assert off_topic["sources"]  # the closest passages, still shown
+    rejected = 'http_requests_total{method="POST",route="/query",status="422"} 2.0'
     assert rejected in metrics_text
+    assert "abstentions_total 1.0" in metrics_text
     assert (load["requests"], load["errors"]) == (200, 0)
