@@ -9,10 +9,12 @@ with UV_OFFLINE=1 and the offline switches the generated tests also set.
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
+import yaml
 
 from support import REPO, bounded_load, call, make, poll, running_api
 
@@ -46,6 +48,23 @@ def test_serving_project_trains_passes_its_gate_and_serves(
     assert (project / "README.md").read_text(encoding="utf-8") == readme
     assert (project / "docs" / "figures" / "model_curves.png").stat().st_size > 10_000
 
+    # compose's tracking server runs the release the client was resolved to.
+    client = subprocess.run(
+        [
+            str(project / ".venv" / "bin" / "python"),
+            "-c",
+            "import importlib.metadata as m; print(m.version('mlflow-skinny'))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    server = yaml.safe_load((project / "compose.yaml").read_text())["services"][
+        "mlflow"
+    ]
+    assert server["image"].rsplit(":v", 1)[1] == client, (
+        "update compose.yaml's MLflow tag"
+    )
     # As a user runs it right after generating: cookiecutter's virtualenv still active.
     gate = make(project, "check", extra_env={"VIRTUAL_ENV": str(REPO / ".venv")})
     assert "VIRTUAL_ENV" not in gate
