@@ -68,6 +68,8 @@ def test_train_reports_the_comparison_and_the_export_decision(
     failures = [] if promoted else ["accuracy=0.1000 is below the minimum 0.6000"]
     outcome = replace(trained.result, promoted=promoted, promotion_failures=failures)
     monkeypatch.setattr(train_module, "train", lambda _settings, announce: outcome)
+    monkeypatch.setenv("BASE_MODEL", "tiny")
+    monkeypatch.setenv("DATA_DIR", str(BUNDLED_DATA))
 
     result = runner.invoke(app, ["train"])
 
@@ -76,6 +78,24 @@ def test_train_reports_the_comparison_and_the_export_decision(
     assert "max |logit diff|" in result.output
     expected = "adapter exported to" if promoted else "not exported: accuracy=0.1000"
     assert expected in result.output
+
+
+def test_train_on_an_unreachable_hub_fails_before_loading_anything(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DATA_DIR", str(BUNDLED_DATA))
+    monkeypatch.setenv("BASE_MODEL", "acme/not-downloaded-model")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("training started")
+
+    monkeypatch.setattr(train_module, "train", never)
+    result = runner.invoke(app, ["train"])
+
+    assert result.exit_code == 1
+    assert "BASE_MODEL=tiny" in result.output
+    assert "Traceback" not in result.output
 
 
 def test_gpu_smoke_on_cpu_writes_its_results(

@@ -38,12 +38,25 @@ def data(
 @app.command()
 def train() -> None:
     """Evaluate the base, fine-tune with LoRA, evaluate again, check the merge, log to MLflow."""
-    from .dataset import DataError
+    from .dataset import SPLITS, DataError, load_jsonl
+    from .modeling import TINY, resolve_base
+
+    settings = get_settings()
+    try:
+        # Before the heavy imports below (MLflow, torch: seconds): a bad data file, an
+        # unreachable hub or a missing folder is reported at once.
+        for split in SPLITS:
+            load_jsonl(settings.split_path(split))
+        if settings.base_model != TINY:
+            resolve_base(settings.base_model)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+
     from .evaluation import comparison_table
     from .train import train as run_training
 
     try:
-        result = run_training(get_settings(), announce=typer.echo)
+        result = run_training(settings, announce=typer.echo)
     except (DataError, ValueError, OSError) as exc:
         raise fail(str(exc)) from None
     typer.echo(f"run {result.run_id}: {result.global_step} steps")
