@@ -193,3 +193,20 @@ def test_a_qwen2_shape_builds_with_grouped_query_attention_and_tied_embeddings(
     assert model.config.num_key_value_heads == 2
     output = model.get_output_embeddings()  # type: ignore[no-untyped-call]
     assert output.weight is model.get_input_embeddings().weight
+
+
+def test_target_modules_that_the_model_lacks_are_named_with_the_ones_it_has(
+    tiny_pair: tuple[Any, Any],
+) -> None:
+    model, _ = tiny_pair
+    fresh = model.get_base_model().__class__(model.get_base_model().config)
+
+    with pytest.raises(
+        ValueError, match=r"LORA_TARGET_MODULES=query,value matches no layer"
+    ) as error:
+        modeling.add_lora(
+            fresh, rank=2, alpha=4, dropout=0.0, target_modules=["query", "value"], quantized=False
+        )
+
+    assert "q_proj" in str(error.value)
+    assert "\n" not in str(error.value)

@@ -318,8 +318,16 @@ def add_lora(
         target_modules=target_modules,
         task_type="CAUSAL_LM",
     )
-    with quiet_peft():
-        peft_model: PeftModel = get_peft_model(model, config)
+    try:
+        with quiet_peft():
+            peft_model: PeftModel = get_peft_model(model, config)
+    except ValueError as exc:  # peft: none of the target modules is in this model
+        names = sorted({name.rsplit(".", 1)[-1] for name, _ in model.named_modules()})
+        linear = [name for name in names if name.endswith("proj")] or names[:12]
+        raise ValueError(
+            f"LORA_TARGET_MODULES={','.join(target_modules)} matches no layer of this base "
+            f"model ({str(exc).splitlines()[0][:120]}); its layers include {','.join(linear)}"
+        ) from None
     return peft_model
 
 

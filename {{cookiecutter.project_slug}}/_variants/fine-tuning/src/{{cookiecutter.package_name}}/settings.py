@@ -1,10 +1,12 @@
 """Fine-tuning settings: the shared project settings plus data, LoRA, training and API knobs."""
 
+import json
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, StringConstraints, field_validator
+from pydantic_settings import NoDecode
 
 from .config import ProjectSettings
 from .modeling import Quantization
@@ -12,6 +14,10 @@ from .modeling import Quantization
 # Every linear layer of a Llama/Qwen2 block: the QLoRA paper's choice, and what
 # lets even a tiny model learn the task.
 ALL_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+# A module name as peft matches it: letters, digits, underscores and dots.
+ModuleName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_.]*$")]
 
 
 class Settings(ProjectSettings):
@@ -28,7 +34,11 @@ class Settings(ProjectSettings):
     lora_rank: int = Field(default=16, ge=1, le=512)
     lora_alpha: int = Field(default=32, ge=1)
     lora_dropout: float = Field(default=0.05, ge=0.0, lt=1.0)
-    lora_target_modules: list[str] = Field(default_factory=lambda: list(ALL_LINEAR), min_length=1)
+    lora_target_modules: Annotated[list[ModuleName], NoDecode] = Field(
+        default_factory=lambda: list(ALL_LINEAR),
+        min_length=1,
+        description="Linear layers that get adapters: q_proj,v_proj (or a JSON list).",
+    )
     learning_rate: Annotated[float, Field(gt=0.0, le=1.0)] | Literal["auto"] = Field(
         default="auto",
         description="auto: 2e-4 at 8 examples per step, scaled by sqrt(batch / 8) above.",
@@ -60,6 +70,19 @@ class Settings(ProjectSettings):
     results_dir: Path = Path("results")
     max_new_tokens_cap: int = Field(default=64, ge=1, le=2048)
     max_prompt_chars: int = Field(default=2000, ge=1)
+
+    @field_validator("lora_target_modules", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        """`q_proj,v_proj` as well as `["q_proj", "v_proj"]`."""
+        if not isinstance(value, str):
+            return value
+        if value.lstrip().startswith("["):
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError:
+                raise ValueError("not a JSON list; write q_proj,v_proj") from None
+        return [part.strip() for part in value.split(",") if part.strip()]
 
     def split_path(self, split: str) -> Path:
         return self.data_dir / f"{split}.jsonl"
