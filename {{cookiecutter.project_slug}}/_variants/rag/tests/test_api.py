@@ -26,7 +26,11 @@ from {{ cookiecutter.package_name }}.corpus import load_documents
 from {{ cookiecutter.package_name }}.embeddings import HashingEmbedder
 from {{ cookiecutter.package_name }}.index import IndexNotFoundError, ScoredChunk
 from {{ cookiecutter.package_name }}.pipeline import Engine, build_index
-from {{ cookiecutter.package_name }}.retrieval import Fusion, Retriever, build_retrievers
+from {{ cookiecutter.package_name }}.retrieval import (
+    Fusion,
+    Retriever,
+    build_retrievers,
+)
 from {{ cookiecutter.package_name }}.settings import Settings
 
 from variant_fixtures import HANDBOOK, FakeLLM, Indexed

@@ -6,8 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from {{ cookiecutter.package_name }}.calibration import CALIBRATION, load_calibration
-from {{ cookiecutter.package_name }}.corpus import load_out_of_scope, load_queries
+from {{ cookiecutter.package_name }}.calibration import (
+    CALIBRATION,
+    load_calibration,
+)
+from {{ cookiecutter.package_name }}.corpus import (
+    load_out_of_scope,
+    load_queries,
+)
 from {{ cookiecutter.package_name }}.embeddings import HashingEmbedder
 from {{ cookiecutter.package_name }}.evaluation import (
     bootstrap,
@@ -18,7 +24,11 @@ from {{ cookiecutter.package_name }}.evaluation import (
     verdict,
 )
 from {{ cookiecutter.package_name }}.index import load_index
-from {{ cookiecutter.package_name }}.pipeline import IndexMismatchError, ingest, load_engine
+from {{ cookiecutter.package_name }}.pipeline import (
+    IndexMismatchError,
+    ingest,
+    load_engine,
+)
 from {{ cookiecutter.package_name }}.retrieval import Fusion
 
 from variant_fixtures import HANDBOOK, hit, rag_settings
