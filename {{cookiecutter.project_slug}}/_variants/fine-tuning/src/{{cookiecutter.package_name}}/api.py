@@ -8,6 +8,7 @@ for instance when no adapter was trained yet).
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, nullcontext
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, status
+from fastapi import FastAPI, HTTPException, Request, Response, status
 from prometheus_client import Counter, Histogram
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
@@ -93,12 +94,26 @@ class GenerateResponse(BaseModel):
 
 @dataclass
 class ModelSlot:
+    """The loaded model, and the one-at-a-time queue in front of it."""
+
     model: LoadedModel | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     loading: asyncio.Task[None] | None = field(default=None, repr=False)
+    waiting: int = 0  # requests queued for the lock
 
 
-def _generate(loaded: LoadedModel, prompt: str, max_new_tokens: int, adapter: bool) -> str:
+# The client may retry after this many seconds when the queue is full.
+RETRY_AFTER_SECONDS = 1
+DISCONNECT_POLL_SECONDS = 0.1
+
+
+def _generate(
+    loaded: LoadedModel,
+    messages: list[dict[str, str]],
+    max_new_tokens: int,
+    adapter: bool,
+    should_stop: Callable[[], bool],
+) -> str:
     from .sft import generate
 
     context = nullcontext() if adapter else loaded.model.disable_adapter()
@@ -106,10 +121,142 @@ def _generate(loaded: LoadedModel, prompt: str, max_new_tokens: int, adapter: bo
         (text,) = generate(
             loaded.model,
             loaded.tokenizer,
-            [[{"role": "user", "content": prompt}]],
+            [messages],
             max_new_tokens=max_new_tokens,
+            should_stop=should_stop,
         )
     return text
+
+
+def _unavailable(reason: str) -> HTTPException:
+    return HTTPException(
+        status.HTTP_503_SERVICE_UNAVAILABLE,
+        reason,
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
+async def _watch_disconnect(request: Request, left: threading.Event) -> None:
+    """Set `left` when the client hangs up, so generation stops at the next token."""
+    while not left.is_set():
+        if await request.is_disconnected():
+            left.set()
+            return
+        await asyncio.sleep(DISCONNECT_POLL_SECONDS)
+
+
+@dataclass(frozen=True)
+class GenerationMetrics:
+    """What /metrics adds to the shared request metrics for generation."""
+
+    tokens: Counter
+    seconds: Histogram
+    labels: Counter
+    dropped: Counter
+
+    @classmethod
+    def create(cls, registry: Any) -> "GenerationMetrics":
+        return cls(
+            tokens=Counter(
+                "generated_tokens_total",
+                "Tokens generated, by adapter use.",
+                ["adapter"],
+                registry=registry,
+            ),
+            seconds=Histogram(
+                "generation_duration_seconds",
+                "Time spent in model.generate.",
+                buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+                registry=registry,
+            ),
+            labels=Counter(
+                "generated_labels_total", "Routing labels answered.", ["label"], registry=registry
+            ),
+            dropped=Counter(
+                "generation_dropped_total",
+                "Generations refused or stopped: queue_full, timeout, client_left.",
+                ["reason"],
+                registry=registry,
+            ),
+        )
+
+    def record(self, loaded: LoadedModel, text: str, adapter: bool, started: float) -> str | None:
+        """Count one answer; return its routing label, if it is one."""
+        self.seconds.observe(time.perf_counter() - started)
+        self.tokens.labels(str(adapter).lower()).inc(len(loaded.tokenizer(text)["input_ids"]))
+        label = normalize(text)
+        label_or_none = label if label in LABELS else None
+        self.labels.labels(label_or_none or "other").inc()
+        return label_or_none
+
+
+def _messages(loaded: LoadedModel, body: GenerateRequest, max_tokens: int) -> list[dict[str, str]]:
+    """The conversation to generate from, or a 422 when it is over MAX_PROMPT_TOKENS."""
+    from .sft import escape_special_tokens, prompt_tokens
+
+    # The user's text may spell special tokens; only the chat template writes them.
+    prompt = escape_special_tokens(loaded.tokenizer, body.prompt)
+    prompt = INSTRUCTION + prompt if body.task_instruction else prompt
+    messages = [{"role": "user", "content": prompt}]
+    tokens = prompt_tokens(loaded.tokenizer, messages)
+    if tokens > max_tokens:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"the prompt is {tokens} tokens with the chat template; the limit is "
+            f"MAX_PROMPT_TOKENS={max_tokens}",
+        )
+    return messages
+
+
+def _timeout(settings: Settings) -> str:
+    return f"GENERATION_TIMEOUT_SECONDS={settings.generation_timeout_seconds:g}"
+
+
+async def _enter_queue(slot: ModelSlot, settings: Settings, dropped: Counter) -> None:
+    """Take the model (one generation at a time: the adapter toggle and the model are
+    shared state), or refuse at once when the queue is full, or after the timeout."""
+    if slot.waiting >= settings.generation_queue and slot.lock.locked():
+        dropped.labels("queue_full").inc()
+        raise _unavailable(
+            f"{slot.waiting} requests are waiting for the model "
+            f"(GENERATION_QUEUE={settings.generation_queue}); retry shortly"
+        )
+    slot.waiting += 1
+    try:
+        await asyncio.wait_for(slot.lock.acquire(), settings.generation_timeout_seconds)
+    except TimeoutError:
+        dropped.labels("timeout").inc()
+        raise _unavailable(
+            f"the model stayed busy past {_timeout(settings)}; retry shortly"
+        ) from None
+    finally:
+        slot.waiting -= 1
+
+
+async def _generate_unless_gone(
+    request: Request,
+    loaded: LoadedModel,
+    messages: list[dict[str, str]],
+    body: GenerateRequest,
+    deadline: float,
+) -> str | None:
+    """The completion, or None when the client left before or during generation."""
+    left = threading.Event()
+    watcher = asyncio.create_task(_watch_disconnect(request, left))
+    try:
+        if await request.is_disconnected():
+            return None
+        text = await asyncio.to_thread(
+            _generate,
+            loaded,
+            messages,
+            body.max_new_tokens,
+            body.use_adapter,
+            lambda: left.is_set() or time.monotonic() > deadline,
+        )
+    finally:
+        watcher.cancel()
+    return None if left.is_set() else text
 
 
 def create_app(
@@ -119,22 +266,8 @@ def create_app(
     settings = settings or get_settings()
     state = ServiceState(not_ready_reason="model is loading")
     slot = ModelSlot()
-    registry = state.metrics.registry
-    generated_tokens = Counter(
-        "generated_tokens_total",
-        "Tokens generated, by adapter use.",
-        ["adapter"],
-        registry=registry,
-    )
-    generation_seconds = Histogram(
-        "generation_duration_seconds",
-        "Time spent in model.generate.",
-        buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
-        registry=registry,
-    )
-    labels = Counter(
-        "generated_labels_total", "Routing labels answered.", ["label"], registry=registry
-    )
+    metrics = GenerationMetrics.create(state.metrics.registry)
+    dropped = metrics.dropped
 
     async def load_model() -> None:
         source = settings.adapter_dir
@@ -166,24 +299,27 @@ def create_app(
     app.state.model_slot = slot
     instrument(app, state, settings)
 
-    async def generate(body: GenerateRequest) -> GenerateResponse:
+    async def generate(body: GenerateRequest, request: Request) -> GenerateResponse | Response:
         """Greedy completion of one prompt by base + adapter (or the base alone)."""
         loaded = slot.model
         if loaded is None:
             raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, state.not_ready_reason)
-        prompt = INSTRUCTION + body.prompt if body.task_instruction else body.prompt
+        messages = _messages(loaded, body, settings.max_prompt_tokens)
         started = time.perf_counter()
-        # One generation at a time: the adapter toggle and the model are shared state.
-        async with slot.lock:
-            text = await asyncio.to_thread(
-                _generate, loaded, prompt, body.max_new_tokens, body.use_adapter
-            )
-        generation_seconds.observe(time.perf_counter() - started)
-        adapter = str(body.use_adapter).lower()
-        generated_tokens.labels(adapter).inc(len(loaded.tokenizer(text)["input_ids"]))
-        label = normalize(text)
-        label_or_none = label if label in LABELS else None
-        labels.labels(label_or_none or "other").inc()
+        deadline = time.monotonic() + settings.generation_timeout_seconds
+        await _enter_queue(slot, settings, dropped)
+        try:
+            text = await _generate_unless_gone(request, loaded, messages, body, deadline)
+        finally:
+            slot.lock.release()
+        if text is None:
+            # Nobody to answer: the work was dropped (or cut short) when the client left.
+            dropped.labels("client_left").inc()
+            return Response(status_code=499)
+        if time.monotonic() > deadline:
+            dropped.labels("timeout").inc()
+            raise _unavailable(f"generation took longer than {_timeout(settings)}")
+        label_or_none = metrics.record(loaded, text, body.use_adapter, started)
         return GenerateResponse(
             text=text, label=label_or_none, model_version=loaded.version, adapter=body.use_adapter
         )
@@ -196,7 +332,10 @@ def create_app(
     app.post(
         "/generate",
         response_model=GenerateResponse,
-        responses={503: {"description": "Model not loaded"}, 422: {"description": "Bad input"}},
+        responses={
+            503: {"description": "Model not loaded, queue full or timed out (Retry-After)"},
+            422: {"description": "Bad input, or a prompt over MAX_PROMPT_TOKENS"},
+        },
         tags=["model"],
     )(generate)
 

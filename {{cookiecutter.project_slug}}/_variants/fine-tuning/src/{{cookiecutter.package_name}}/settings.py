@@ -70,6 +70,15 @@ class Settings(ProjectSettings):
     results_dir: Path = Path("results")
     max_new_tokens_cap: int = Field(default=64, ge=1, le=2048)
     max_prompt_chars: int = Field(default=2000, ge=1)
+    max_prompt_tokens: int = Field(
+        default=512, ge=1, description="Longest prompt, in tokens after the chat template."
+    )
+    generation_queue: int = Field(
+        default=8, ge=0, description="Requests that may wait for the model; beyond: 503."
+    )
+    generation_timeout_seconds: float = Field(
+        default=30.0, gt=0.0, description="Longest wait plus generation for one request."
+    )
 
     @field_validator("lora_target_modules", mode="before")
     @classmethod

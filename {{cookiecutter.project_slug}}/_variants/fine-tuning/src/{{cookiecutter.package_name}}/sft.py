@@ -4,7 +4,7 @@ Loss is on the completion only: prompt positions carry the label -100, which the
 causal-LM loss ignores, so the model learns to answer, not to echo the question.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +21,28 @@ IGNORE_INDEX = -100
 class Features:
     input_ids: list[int]
     labels: list[int]
+
+
+ZERO_WIDTH_SPACE = "\u200b"
+
+
+def escape_special_tokens(tokenizer: "PreTrainedTokenizerBase", text: str) -> str:
+    """`text` with every special token's spelling broken by a zero-width space, so
+    that a user's `<|end|>` or `<|im_start|>` is read as text and cannot open or
+    close a chat turn. Only the chat template writes real special tokens."""
+    specials = set(tokenizer.all_special_tokens) | {
+        token.content for token in tokenizer.added_tokens_decoder.values() if token.special
+    }
+    for token in sorted((t for t in specials if len(t) > 1), key=len, reverse=True):
+        while token in text:  # overlapping spellings need more than one pass
+            text = text.replace(token, token[0] + ZERO_WIDTH_SPACE + token[1:])
+    return text
+
+
+def prompt_tokens(tokenizer: "PreTrainedTokenizerBase", messages: Sequence[dict[str, str]]) -> int:
+    """Tokens the model reads for this conversation (chat template applied)."""
+    ids = tokenizer(prompt_text(tokenizer, messages), add_special_tokens=False)["input_ids"]
+    return len(ids)
 
 
 def prompt_text(tokenizer: "PreTrainedTokenizerBase", messages: Sequence[dict[str, str]]) -> str:
@@ -86,10 +108,22 @@ def generate(
     max_new_tokens: int,
     batch_size: int = 32,
     progress: bool = False,
+    should_stop: Callable[[], bool] | None = None,
 ) -> list[str]:
-    """Greedy completions, batched with left padding; decoded without special tokens."""
+    """Greedy completions, batched with left padding; decoded without special tokens.
+
+    `should_stop` is asked after every generated token (a client that left, a deadline).
+    """
     import torch
     from tqdm.auto import tqdm
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
+    class Stop(StoppingCriteria):
+        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+            stop = should_stop is not None and should_stop()
+            return torch.full(
+                (input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device
+            )
 
     tokenizer.padding_side = "left"
     prompts = [prompt_text(tokenizer, messages) for messages in conversations]
@@ -110,6 +144,7 @@ def generate(
                 do_sample=False,
                 pad_token_id=tokenizer.pad_token_id,
                 eos_token_id=tokenizer.eos_token_id,
+                stopping_criteria=StoppingCriteriaList([Stop()]) if should_stop else None,
             )
         new_tokens = generated[:, batch["input_ids"].shape[1] :]
         outputs.extend(tokenizer.batch_decode(new_tokens, skip_special_tokens=True))
