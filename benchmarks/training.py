@@ -270,7 +270,8 @@ def main() -> None:
             project, env = args.project.resolve(), dict(os.environ)
         else:
             project, env = bake_and_install(Path(scratch))
-        package = project.name.replace("-", "_")
+        # The import name, whatever the folder is called (gpu_run.sh renames it).
+        package = next(p.parent.name for p in (project / "src").glob("*/__init__.py"))
         (project / "bench_training_inner.py").write_text(
             INNER.replace("PACKAGE", package), encoding="utf-8"
         )
