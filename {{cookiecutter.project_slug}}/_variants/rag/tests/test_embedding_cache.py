@@ -9,7 +9,11 @@ from {{ cookiecutter.package_name }}.embedding_cache import (
     EmbeddingCache,
     model_folder,
 )
-from {{ cookiecutter.package_name }}.embeddings import HashingEmbedder, Vectors
+from {{ cookiecutter.package_name }}.embeddings import (
+    HashingEmbedder,
+    LazyEmbedder,
+    Vectors,
+)
 from {{ cookiecutter.package_name }}.evaluation import evaluate
 from {{ cookiecutter.package_name }}.pipeline import ingest
 
@@ -98,3 +102,18 @@ def test_an_empty_cache_setting_turns_the_disk_cache_off(tmp_path: Path, value: 
 
     assert settings.embedding_cache_dir is None
     assert sorted(p.name for p in tmp_path.iterdir()) == ["index"]
+
+
+def test_a_fully_cached_run_never_loads_the_model(tmp_path: Path) -> None:
+    """Before: every evaluate imported torch and read the weights, even with nothing new."""
+    texts = ["alpha beta", "gamma delta"]
+    cached(tmp_path, Counting()).encode(texts)
+    lazy = LazyEmbedder("hashing")
+    again = CachingEmbedder(lazy, EmbeddingCache(tmp_path, "hashing"), 4)
+
+    vectors = again.encode(texts)
+
+    assert (again.dimension, lazy.loaded) == (384, False)
+    np.testing.assert_array_equal(vectors, HashingEmbedder().encode(texts))
+    again.encode(["a new text"])
+    assert lazy.loaded

@@ -34,8 +34,9 @@ def model_folder(root: Path, model: str) -> Path:
 class EmbeddingCache:
     """Vectors of one model, read from every shard in its folder once, on first use."""
 
-    def __init__(self, root: Path, model: str, dimension: int) -> None:
+    def __init__(self, root: Path, model: str, dimension: int | None = None) -> None:
         self.folder = model_folder(root, model)
+        # Unknown until a shard is read or a vector stored: the model may not be loaded.
         self.dimension = dimension
         self._vectors: dict[str, Vectors] | None = None
 
@@ -54,6 +55,8 @@ class EmbeddingCache:
             # A cache is only a shortcut: an unreadable shard is re-embedded, not fatal.
             logger.warning("skipping unreadable embedding cache shard %s (%s)", shard.name, exc)
             return
+        if self.dimension is None and vectors.ndim == 2:
+            self.dimension = int(vectors.shape[1])
         if vectors.ndim != 2 or vectors.shape != (len(keys), self.dimension):
             logger.warning("skipping embedding cache shard %s of another shape", shard.name)
             return
@@ -66,8 +69,15 @@ class EmbeddingCache:
     def get(self, key: str) -> Vectors | None:
         return self._load().get(key)
 
+    def known_dimension(self) -> int | None:
+        """The shards' vector length (read once), or None while the cache is empty."""
+        self._load()
+        return self.dimension
+
     def put(self, keys: Sequence[str], vectors: Vectors) -> None:
         known = self._load()
+        if self.dimension is None:
+            self.dimension = int(vectors.shape[1])
         for key, row in zip(keys, vectors, strict=True):
             known[key] = row
         name = hashlib.sha256("".join(keys).encode()).hexdigest()[:16]
@@ -90,12 +100,17 @@ class CachingEmbedder:
     ) -> None:
         self.inner = inner
         self.name = inner.name
-        self.dimension = inner.dimension
         self.cache = cache
         self.batch_size = batch_size
         self.progress = progress
         self.embedded = 0  # texts actually sent to the model, for reports and tests
         self._memory: dict[str, Vectors] = {}
+
+    @property
+    def dimension(self) -> int:
+        """From the cache when it knows, so a fully cached run never loads the model."""
+        known = self.cache.known_dimension() if self.cache is not None else None
+        return known if known is not None else self.inner.dimension
 
     def _lookup(self, key: str) -> Vectors | None:
         found = self._memory.get(key)
@@ -139,5 +154,5 @@ class CachingEmbedder:
 def caching_embedder(
     embedder: Embedder, root: Path | None, batch_size: int, *, progress: bool = False
 ) -> CachingEmbedder:
-    cache = EmbeddingCache(root, embedder.name, embedder.dimension) if root else None
+    cache = EmbeddingCache(root, embedder.name) if root else None
     return CachingEmbedder(embedder, cache, batch_size, progress=progress)

@@ -26,7 +26,11 @@ _WORD = re.compile(r"[a-z0-9]+")
 
 class Embedder(Protocol):
     name: str
-    dimension: int
+
+    @property
+    def dimension(self) -> int:
+        """Length of every vector."""
+        ...
 
     def encode(self, texts: Sequence[str]) -> Vectors:
         """Embed texts as L2-normalised float32 rows."""
@@ -128,6 +132,31 @@ def load_embedder(model: str) -> Embedder:
     if model == HASHING:
         return HashingEmbedder()
     return SentenceTransformerEmbedder(model)
+
+
+class LazyEmbedder:
+    """A model loaded on first use: a run that finds every text in the embedding cache
+    never imports torch or reads the weights (tens of seconds on a small machine)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._model: Embedder | None = None
+
+    def _load(self) -> Embedder:
+        if self._model is None:
+            self._model = load_embedder(self.name)
+        return self._model
+
+    @property
+    def dimension(self) -> int:
+        return self._load().dimension
+
+    def encode(self, texts: Sequence[str]) -> Vectors:
+        return self._load().encode(texts)
+
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
 
 
 def encode_batched(

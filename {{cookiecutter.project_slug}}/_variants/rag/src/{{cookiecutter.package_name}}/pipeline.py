@@ -10,7 +10,7 @@ from .calibration import Calibration, load_calibration
 from .chunking import Chunk, chunk_documents
 from .corpus import CorpusError, Document, corpus_sha256, load_documents
 from .embedding_cache import CachingEmbedder, caching_embedder
-from .embeddings import Embedder, encode_batched, load_embedder
+from .embeddings import Embedder, LazyEmbedder, encode_batched, load_embedder
 from .index import (
     IndexNotFoundError,
     Manifest,
@@ -86,7 +86,7 @@ def cached_embedder(
 ) -> CachingEmbedder:
     """The configured model behind the on-disk embedding cache (EMBEDDING_CACHE_DIR)."""
     return caching_embedder(
-        embedder or load_embedder(settings.embedding_model),
+        embedder or LazyEmbedder(settings.embedding_model),
         settings.embedding_cache_dir,
         settings.embedding_batch_size,
         progress=progress,
