@@ -1,4 +1,5 @@
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -207,6 +208,29 @@ def test_bad_data_fails_before_any_model_loads(tmp_path: Path) -> None:
 
     with pytest.raises(DataError, match=r"validation\.jsonl:1"):
         train.train(training_settings(tmp_path, data_dir=data))
+
+
+@pytest.mark.parametrize("batching", ["group_by_length", "padding_free"])
+def test_gpu_batching_choices_train_on_the_cpu_too(
+    tmp_path: Path, tiny_pair: tuple[Any, Any], batching: str
+) -> None:
+    """The GPU recipe's length-grouped and padding-free batches, run here on the CPU so
+    that a GPU machine is not the first to execute them."""
+    import dataclasses
+
+    data = write_small_splits(tmp_path / "data")
+    settings = training_settings(tmp_path, data_dir=data, max_steps=2, batch_size=4)
+    splits = {split: load_jsonl(settings.split_path(split)) for split in ("train", "validation")}
+    model, tokenizer = tiny_pair
+    cpu = Precision("cpu", bf16=False, quantize_4bit=False)
+    planned = train.plan(model, train.encode_split(tokenizer, splits["train"], 256), settings, cpu)
+    chosen = dataclasses.replace(planned, **{batching: True})
+
+    fit = train.fine_tune(model, tokenizer, splits, settings, cpu, chosen=chosen)
+
+    assert fit.global_step == 2
+    assert all(math.isfinite(loss) for loss in fit.losses)
+    assert fit.tokens > 0
 
 
 def test_last_checkpoint_is_none_without_a_folder(tmp_path: Path) -> None:

@@ -299,7 +299,7 @@ def fine_tune(
     model.config.use_cache = False  # incompatible with gradient checkpointing
     timer = _step_timer()
     collator: Any = sft.Collator(int(tokenizer.pad_token_id))
-    if chosen.padding_free:  # pragma: no cover - needs a flash-attention kernel (GPU)
+    if chosen.padding_free:
         collator = DataCollatorWithFlattening()  # type: ignore[no-untyped-call]
     trainer = Trainer(
         model=model,
