@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from support import REPO, bounded_load, call, make, poll, running_api
+from support import REPO, bounded_load, call, make, poll, running_api, schema_fuzz
 
 HOSTILE_NAME = 'Zz O\'Brien "Model" \\ v2 Über-long name for the longest package'
 
@@ -87,6 +87,7 @@ def test_serving_project_trains_passes_its_gate_and_serves(
         batch = call(f"{base}/predict", {"instances": [account, account]})
         invalid = call(f"{base}/predict", account | {"tenure_months": "soon"})
         load = bounded_load(f"{base}/predict", account, requests=500)
+        fuzzed = schema_fuzz(base)
         metrics_text = call(f"{base}/metrics")[1]
 
     assert ready[0] == 200, f"the API never became ready: {ready}"
@@ -96,6 +97,7 @@ def test_serving_project_trains_passes_its_gate_and_serves(
     assert len(json.loads(batch[1])["predictions"]) == 2
     assert invalid[0] == 422
     assert "tenure_months" in invalid[1]
+    assert "No issues found" in fuzzed
     assert load["requests"] == 500
     assert load["errors"] == 0
     assert (

@@ -1,8 +1,10 @@
 import asyncio
 import json
+import re
 import socket
 import threading
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 
 import httpx
 import pytest
@@ -12,10 +14,12 @@ from pydantic import BaseModel
 
 from {{ cookiecutter.package_name }}.config import ProjectSettings
 from {{ cookiecutter.package_name }}.service import (
+    DOCS_ASSETS,
     MAX_ERRORS_SHOWN,
     REQUEST_ID_HEADER,
     IdleTimeoutHttpToolsProtocol,
     ServiceState,
+    api_app,
     instrument,
     serve,
 )
@@ -25,6 +29,11 @@ pytestmark = pytest.mark.anyio
 
 class Payload(BaseModel):
     n: int
+
+
+@asynccontextmanager
+async def _no_lifespan(_: FastAPI) -> AsyncIterator[None]:
+    yield
 
 
 class Strict(BaseModel):
@@ -40,7 +49,7 @@ def _app(
     max_concurrent_requests: int = 64,
     client_timeout_seconds: float = 10.0,
 ) -> tuple[FastAPI, ServiceState]:
-    app = FastAPI()
+    app = api_app("test", "0", _no_lifespan)
     state = ServiceState()
     settings = ProjectSettings(
         metrics_enabled=metrics,
@@ -362,3 +371,55 @@ def test_a_connection_that_never_sends_a_request_is_closed(idle_server: int) -> 
         closed = idle.recv(1) == b""  # blocks until the server closes it (or 10 s)
 
     assert closed
+
+
+def test_serve_on_a_taken_port_stops_with_one_line_naming_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    started: list[str] = []
+    monkeypatch.setattr("uvicorn.run", lambda target, **_: started.append(target))
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = int(holder.getsockname()[1])
+
+        with pytest.raises(SystemExit) as stopped:
+            serve("pkg.api:create_app", ProjectSettings(), port=port)
+
+    assert str(stopped.value) == (
+        f"error: port {port} on 127.0.0.1 is in use: stop what holds it, or serve on "
+        f"another one (API_PORT={port + 1} make serve)"
+    )
+    assert started == []
+
+
+async def test_the_docs_pages_load_their_assets_from_the_app_not_a_cdn(
+    served: tuple[httpx.AsyncClient, ServiceState],
+) -> None:
+    client, _ = served
+    pages = [await client.get(page) for page in ("/docs", "/redoc")]
+    scripts = re.findall(r'src="([^"]+\.js)"', "".join(page.text for page in pages))
+    assets = [await client.get(script) for script in scripts]
+
+    assert [page.status_code for page in pages] == [200, 200]
+    assert len(scripts) == 2
+    assert all(script.startswith(DOCS_ASSETS + "/") for script in scripts)
+    assert [asset.status_code for asset in assets] == [200, 200]
+    assert all(len(asset.content) > 100_000 for asset in assets)
+
+
+async def test_documentation_requests_are_labelled_not_unmatched(
+    served: tuple[httpx.AsyncClient, ServiceState],
+) -> None:
+    client, state = served
+    for path in ("/docs", "/openapi.json", f"{DOCS_ASSETS}/swagger-ui.css"):
+        await client.get(path)
+
+    def counted(route: str) -> float | None:
+        labels = {"method": "GET", "route": route, "status": "200"}
+        return state.metrics.registry.get_sample_value("http_requests_total", labels)
+
+    assert counted("/docs") == 1.0
+    assert counted("/openapi.json") == 1.0
+    assert counted(DOCS_ASSETS) == 1.0
+    assert counted("unmatched") is None

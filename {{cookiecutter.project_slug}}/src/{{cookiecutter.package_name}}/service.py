@@ -1,7 +1,7 @@
 """HTTP plumbing every served variant shares: probes, Prometheus metrics, request ids,
 and the guards that keep a hostile or overloaded client from hurting the others.
 
-A variant's `api.py` builds its FastAPI app, then calls
+A variant's `api.py` builds its app with `api_app(...)`, then calls
 `instrument(app, state, settings)` and adds only its own endpoints.
 """
 
@@ -10,9 +10,11 @@ import json
 import logging
 import math
 import re
+import socket
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
@@ -150,11 +152,41 @@ async def invalid_request(_: Request, exc: Exception) -> Response:
     return JSONResponse(bounded_errors(errors), status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
 
 
+# Where the documentation pages load Swagger UI and ReDoc from: the app itself.
+DOCS_ASSETS = "/docs-assets"
+
+
+def api_app(
+    title: str,
+    version: str,
+    lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]],
+) -> FastAPI:
+    """A FastAPI app whose /docs and /redoc work offline: their scripts and styles are
+    served by the app (from the fastapi-offline package), not fetched from a CDN."""
+    from fastapi_offline import FastAPIOffline
+
+    app: FastAPI = FastAPIOffline(
+        title=title, version=version, lifespan=lifespan, static_url=DOCS_ASSETS
+    )
+    return app
+
+
 def _route_label(scope: Scope) -> str:
-    """The route template (`/items/{id}`), never the raw path, to bound label cardinality."""
+    """The route template (`/items/{id}`), never the raw path, to bound label cardinality.
+
+    The schema and the documentation assets are plain routes without a template:
+    they are labelled by their fixed path, and anything else unknown is "unmatched".
+    """
     route = scope.get("route")
     path = getattr(route, "path", None)
-    return path if isinstance(path, str) else "unmatched"
+    if isinstance(path, str):
+        return path
+    app = scope.get("app")
+    if scope["path"] == getattr(app, "openapi_url", None):
+        return str(scope["path"])
+    if str(scope["path"]).startswith(DOCS_ASSETS + "/"):
+        return DOCS_ASSETS
+    return "unmatched"
 
 
 def probes_router(state: ServiceState, metrics: bool = True) -> APIRouter:
@@ -364,6 +396,18 @@ class IdleTimeoutHttpToolsProtocol(HttpToolsProtocol):
         )
 
 
+def port_in_use(host: str, port: int) -> bool:
+    """Whether something already listens there (a socket in TIME_WAIT does not count,
+    as uvicorn binds with SO_REUSEADDR too)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
 def serve(
     factory: str,
     settings: ProjectSettings,
@@ -371,14 +415,23 @@ def serve(
     port: int | None = None,
     workers: int | None = None,
 ) -> None:
-    """Run uvicorn on an app factory (`package.api:create_app`); settings fill the gaps."""
+    """Run uvicorn on an app factory (`package.api:create_app`); settings fill the gaps.
+
+    A port that is taken stops it at once with one line, before any model loads.
+    """
     import uvicorn
 
+    host, port = host or settings.api_host, port or settings.api_port
+    if port_in_use(host, port):
+        raise SystemExit(
+            f"error: port {port} on {host} is in use: stop what holds it, or serve on "
+            f"another one (API_PORT={port + 1} make serve)"
+        )
     uvicorn.run(
         factory,
         factory=True,
-        host=host or settings.api_host,
-        port=port or settings.api_port,
+        host=host,
+        port=port,
         workers=workers or settings.api_workers,
         log_config=None,
         access_log=False,  # the app logs each request itself, with its request id

@@ -266,7 +266,7 @@ async def test_one_large_batch_enters_the_drift_window_as_a_sample(
     [
         (ACCOUNT | {"tenure_months": "12"}, "tenure_months"),
         (ACCOUNT | {"has_internet": 0}, "has_internet"),
-        (ACCOUNT | {"support_calls": 2.0}, "support_calls"),
+        (ACCOUNT | {"support_calls": 2.5}, "support_calls"),
     ],
 )
 async def test_only_what_the_schema_publishes_is_accepted(

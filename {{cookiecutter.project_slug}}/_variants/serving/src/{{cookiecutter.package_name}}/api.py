@@ -22,7 +22,7 @@ from . import __version__, drift, registry
 from .config import PROJECT
 from .logs import configure_logging
 from .schema import FEATURES, Batch, Customer, Prediction, PredictRequest, PredictResponse
-from .service import ServiceState, instrument
+from .service import ServiceState, api_app, instrument
 from .settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -92,11 +92,7 @@ def create_app(settings: Settings | None = None, loader: ModelLoader | None = No
         yield
         slot.loading.cancel()
 
-    app = FastAPI(
-        title=PROJECT,
-        version=__version__,
-        lifespan=lifespan,
-    )
+    app = api_app(PROJECT, __version__, lifespan)
     app.state.model_slot = slot
     instrument(app, state, settings)
 

@@ -13,7 +13,7 @@ import pandas as pd
 from pydantic import ValidationError
 
 from .files import atomic_path
-from .schema import FEATURES, TARGET, Customer
+from .schema import FEATURES, FROM_TEXT, TARGET, Customer
 
 CONTRACT_EFFECT = {"month-to-month": 1.1, "one-year": -0.3, "two-year": -1.4}
 PAYMENT_EFFECT = {"card": -0.1, "bank-transfer": -0.2, "electronic-check": 0.5}
@@ -98,7 +98,7 @@ def load(path: Path, *, with_target: bool = True) -> pd.DataFrame:
                     raise DataError(f"{where}: expected {len(header)} fields")
                 try:
                     customer = Customer.model_validate(
-                        {name: record[name] for name in FEATURES}, strict=False
+                        {name: record[name] for name in FEATURES}, context=FROM_TEXT
                     )
                 except ValidationError as exc:
                     problem = exc.errors()[0]

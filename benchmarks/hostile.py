@@ -1,0 +1,241 @@
+"""Hostile load on each generated API: abusive bodies beside legitimate traffic, and
+a burst above capacity.
+
+For each variant it bakes the project, installs it, makes what its image ships
+(`make artifacts`, CI's tiny recipe for fine-tuning), serves it with `make serve`
+and measures, side by side in one run:
+- legitimate requests sent open loop (at a fixed rate, latency counted from when
+  each was due) alone, then again while an attacker sends the most expensive
+  invalid bodies (5 per second): share answered 200, p50 and p99, and the ratio;
+- a burst of simultaneous requests well above MAX_CONCURRENT_REQUESTS: how many
+  are refused with 503 and how fast the refusals come back.
+
+    uv run python benchmarks/hostile.py [--variants serving,rag,fine-tuning]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from baking import bake
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from support import install_with_local_torch, make, poll, running_api
+
+ACCOUNT = {
+    "tenure_months": 2,
+    "monthly_charges": 95.0,
+    "support_calls": 5,
+    "contract": "month-to-month",
+    "payment_method": "electronic-check",
+    "has_internet": True,
+}
+# Many unknown fields: every one is an error to report (about 400 KB).
+UNKNOWN_FIELDS = {f"field_{i}": i for i in range(30_000)}
+
+
+@dataclass(frozen=True)
+class Target:
+    variant: str
+    endpoint: str
+    good: object
+    abusive: tuple[object, ...]
+    legit_rate: float  # requests/s the API serves comfortably on 2 cores
+
+
+TARGETS = {
+    "serving": Target(
+        "serving",
+        "/predict",
+        ACCOUNT,
+        ({"instances": [{}] * 1000}, UNKNOWN_FIELDS),
+        50,
+    ),
+    "rag": Target(
+        "rag",
+        "/query",
+        {"question": "How do I rotate an API key without downtime?"},
+        ({"question": "x" * 1_000_000}, UNKNOWN_FIELDS),
+        10,
+    ),
+    "fine-tuning": Target(
+        "fine-tuning",
+        "/generate",
+        {"prompt": "Why did my bill go up this month?"},
+        ({"prompt": "\U0001f600" * 250_000}, UNKNOWN_FIELDS),
+        10,
+    ),
+}
+
+
+def post(url: str, body: bytes, timeout: float = 10) -> int:
+    request = urllib.request.Request(  # noqa: S310 - loopback only
+        url, data=body, headers={"Content-Type": "application/json"}, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            status: int = response.status
+            return status
+    except urllib.error.HTTPError as error:
+        return error.code
+    except OSError:
+        return 0  # refused, reset or timed out
+
+
+def open_loop(
+    send: Callable[[], int], rate: float, seconds: float, stop: threading.Event
+) -> list[tuple[int, float]]:
+    """Send at `rate`/s for `seconds`; each latency is counted from when it was due."""
+    answers: list[tuple[int, float]] = []
+    lock = threading.Lock()
+
+    def one(due: float) -> None:
+        status = send()
+        with lock:
+            answers.append((status, time.perf_counter() - due))
+
+    with ThreadPoolExecutor(64) as pool:
+        start = time.perf_counter()
+        for i in range(int(rate * seconds)):
+            due = start + i / rate
+            while (wait := due - time.perf_counter()) > 0 and not stop.is_set():
+                time.sleep(min(wait, 0.05))
+            if stop.is_set():
+                break
+            pool.submit(one, due)
+    return answers
+
+
+def summary(answers: list[tuple[int, float]]) -> dict[str, float]:
+    latencies = sorted(seconds * 1000 for _, seconds in answers) or [0.0]
+    last = len(latencies) - 1
+    return {
+        "sent": len(answers),
+        "ok": sum(status == 200 for status, _ in answers) / max(len(answers), 1),
+        "p50_ms": latencies[last // 2],
+        "p99_ms": latencies[last * 99 // 100],
+    }
+
+
+def under_abuse(
+    base: str, target: Target, seconds: float, attack_rate: float
+) -> dict[str, float]:
+    url = f"{base}{target.endpoint}"
+    good = json.dumps(target.good).encode()
+    bad = [json.dumps(body).encode() for body in target.abusive]
+    stop = threading.Event()
+    sent = 0
+
+    def attack() -> int:
+        nonlocal sent
+        sent += 1
+        return post(url, bad[sent % len(bad)])
+
+    attacker = threading.Thread(
+        target=open_loop, args=(attack, attack_rate, seconds, stop)
+    )
+    attacker.start()
+    try:
+        legit = open_loop(lambda: post(url, good), target.legit_rate, seconds, stop)
+    finally:
+        stop.set()
+        attacker.join()
+    return summary(legit)
+
+
+def burst(base: str, target: Target, clients: int) -> dict[str, float]:
+    """`clients` requests at once: the share refused with 503 and their latency."""
+    url = f"{base}{target.endpoint}"
+    good = json.dumps(target.good).encode()
+    gate = threading.Barrier(clients)
+
+    def one(_: int) -> tuple[int, float]:
+        gate.wait()
+        started = time.perf_counter()
+        return post(url, good, timeout=60), time.perf_counter() - started
+
+    with ThreadPoolExecutor(clients) as pool:
+        answers = list(pool.map(one, range(clients)))
+    refused = sorted(seconds * 1000 for status, seconds in answers if status == 503)
+    served = [seconds for status, seconds in answers if status == 200]
+    last = max(len(refused) - 1, 0)
+    return {
+        "served": len(served),
+        "refused": len(refused),
+        "other": len(answers) - len(served) - len(refused),
+        "refusal_p50_ms": refused[last // 2] if refused else 0.0,
+        "refusal_p99_ms": refused[last * 99 // 100] if refused else 0.0,
+    }
+
+
+def wait_ready(base: str) -> None:
+    ready = poll(f"{base}/ready", lambda status, _: status == 200, 180)
+    if ready[0] != 200:
+        sys.exit(f"{base} never became ready: {ready}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--variants", default="serving,rag,fine-tuning")
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--burst", type=int, default=200)
+    parser.add_argument(
+        "--limit", type=int, default=16, help="MAX_CONCURRENT_REQUESTS for the burst."
+    )
+    args = parser.parse_args()
+    print("# Hostile load: abusive bodies beside legitimate traffic, and bursts\n")
+    print(
+        "| variant | legit req/s | attack | ok | p50 ms | p99 ms | p99 ratio, "
+        "attacked/quiet |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    bursts = []
+    for name in args.variants.split(","):
+        target = TARGETS[name]
+        with tempfile.TemporaryDirectory() as scratch:
+            project = bake(name, scratch)
+            torch_env = install_with_local_torch(project)
+            if not torch_env:
+                make(project, "install", offline=False)
+            make(project, "artifacts", extra_env={**torch_env, "CI": "true"})
+            with running_api(project, torch_env) as base:
+                wait_ready(base)
+                quiet = under_abuse(base, target, args.seconds, attack_rate=0)
+                attacked = under_abuse(base, target, args.seconds, attack_rate=5)
+            with running_api(
+                project, {**torch_env, "MAX_CONCURRENT_REQUESTS": str(args.limit)}
+            ) as base:
+                wait_ready(base)
+                bursts.append((name, burst(base, target, args.burst)))
+        ratio = attacked["p99_ms"] / max(quiet["p99_ms"], 1e-9)
+        for label, row, shown in (("none", quiet, 1.0), ("5/s", attacked, ratio)):
+            print(
+                f"| {name} | {target.legit_rate:g} | {label} | {row['ok']:.1%} "
+                f"| {row['p50_ms']:.1f} | {row['p99_ms']:.1f} | {shown:.2f} |"
+            )
+    print(
+        f"\n| variant | burst of {args.burst} at MAX_CONCURRENT_REQUESTS={args.limit} "
+        "| served | 503 | other | 503 p50 ms | 503 p99 ms |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for name, row in bursts:
+        print(
+            f"| {name} | {args.burst} | {row['served']} | {row['refused']} "
+            f"| {row['other']} | {row['refusal_p50_ms']:.1f} "
+            f"| {row['refusal_p99_ms']:.1f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
