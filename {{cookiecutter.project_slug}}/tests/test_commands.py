@@ -1,3 +1,4 @@
+import errno
 import json
 import logging
 from pathlib import Path
@@ -92,3 +93,53 @@ def test_debug_log_level_shows_the_traceback_of_a_bad_setting(
     result = CliRunner().invoke(_settings_app(), ["ok"])
 
     assert isinstance(result.exception, ValidationError)
+
+
+def _disk_app(error: OSError) -> typer.Typer:
+    app = command_app("Writes files.", lambda: "INFO")
+
+    @app.command()
+    def write() -> None:
+        raise error
+
+    @app.command()
+    def other() -> None:
+        """A second command, so typer keeps the command names."""
+
+    return app
+
+
+@pytest.mark.parametrize(
+    ("error", "line"),
+    [
+        (
+            OSError(errno.ENOSPC, "No space left on device", "index/vectors.npy"),
+            "error: the disk is full (index/vectors.npy): free some space and run it again",
+        ),
+        (
+            PermissionError(errno.EACCES, "Permission denied", "models/champion"),
+            "error: Permission denied (models/champion): check who owns it, "
+            "or run from a writable folder",
+        ),
+    ],
+)
+def test_an_os_error_ends_the_command_with_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], error: OSError, line: str
+) -> None:
+    monkeypatch.setattr("sys.argv", ["project", "write"])
+
+    with pytest.raises(SystemExit) as stopped:
+        _disk_app(error)()
+
+    assert str(stopped.value) == line
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_debug_log_level_keeps_the_traceback_of_an_os_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("sys.argv", ["project", "write"])
+    monkeypatch.setenv("LOG_LEVEL", "DEBUG")
+
+    with pytest.raises(OSError, match="No space left"):
+        _disk_app(OSError(errno.ENOSPC, "No space left on device", "x"))()

@@ -1,7 +1,9 @@
 """What every variant's command line shares: logging set up once, one way to fail."""
 
+import errno
 import os
 from collections.abc import Callable
+from typing import Any
 
 import typer
 from pydantic import ValidationError
@@ -28,13 +30,40 @@ def describe_settings_error(exc: Exception) -> str:
     return f"invalid setting: {exc}; {where}"
 
 
+def _debugging() -> bool:
+    return os.environ.get("LOG_LEVEL", "").upper() == "DEBUG"
+
+
+def describe_os_error(exc: OSError) -> str:
+    """A failed read or write as one line: what, where, and what to do."""
+    where = f" ({exc.filename})" if exc.filename else ""
+    if exc.errno == errno.ENOSPC:
+        return f"the disk is full{where}: free some space and run it again"
+    if exc.errno in {errno.EACCES, errno.EPERM, errno.EROFS}:
+        return f"{exc.strerror}{where}: check who owns it, or run from a writable folder"
+    return f"{exc.strerror or exc}{where}"
+
+
+class CommandApp(typer.Typer):
+    """A typer app where an OSError (a full disk, a folder it may not write) ends the
+    command with one line instead of a traceback; LOG_LEVEL=DEBUG keeps the traceback."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().__call__(*args, **kwargs)
+        except OSError as exc:
+            if _debugging():
+                raise
+            raise SystemExit(f"error: {describe_os_error(exc)}") from None
+
+
 def command_app(help_text: str, log_level: Callable[[], str]) -> typer.Typer:
     """A typer app whose commands run with logging configured at `log_level()`.
 
     `log_level()` reads the settings, so a bad setting stops every command here,
     with one line naming it; LOG_LEVEL=DEBUG adds the traceback.
     """
-    app = typer.Typer(help=help_text, no_args_is_help=True)
+    app = CommandApp(help=help_text, no_args_is_help=True)
 
     @app.callback()
     def main() -> None:
@@ -42,7 +71,7 @@ def command_app(help_text: str, log_level: Callable[[], str]) -> typer.Typer:
         try:
             level = log_level()
         except (ValidationError, SettingsError, UnicodeDecodeError) as exc:
-            if os.environ.get("LOG_LEVEL", "").upper() == "DEBUG":
+            if _debugging():
                 raise
             raise fail(describe_settings_error(exc)) from None
         configure_logging(level)
