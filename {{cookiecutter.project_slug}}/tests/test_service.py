@@ -259,6 +259,8 @@ def test_serve_runs_the_factory_with_settings_for_what_is_not_given(
     assert options["factory"] is True
     assert (options["host"], options["port"], options["workers"]) == ("127.0.0.1", 9001, 3)
     assert options["timeout_worker_healthcheck"] == 60
+    assert options["limit_concurrency"] == ProjectSettings().max_connections
+    assert options["http"] is IdleTimeoutHttpToolsProtocol
 
 
 async def test_a_422_lists_the_first_errors_and_counts_the_rest(

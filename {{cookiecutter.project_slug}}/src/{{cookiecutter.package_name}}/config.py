@@ -53,6 +53,13 @@ class ProjectSettings(BaseSettings):
         le=100_000,
         description="Requests served at once by each worker; more get an immediate 503.",
     )
+    max_connections: int = Field(
+        default=256,
+        ge=1,
+        le=100_000,
+        description="Open connections each worker keeps; beyond it new requests get 503 "
+        "before they are read (idle connections count too).",
+    )
     client_timeout_seconds: float = Field(
         default=10.0,
         gt=0,

@@ -436,6 +436,9 @@ def serve(
         log_config=None,
         access_log=False,  # the app logs each request itself, with its request id
         http=IdleTimeoutHttpToolsProtocol,
+        # A flood of connections is refused by uvicorn itself, before the app's own
+        # MAX_CONCURRENT_REQUESTS check, which sees only requests it is running.
+        limit_concurrency=settings.max_connections,
         timeout_keep_alive=max(1, round(settings.client_timeout_seconds)),
         # Workers import the ML stack before answering the supervisor's ping; on a
         # small, busy machine that takes longer than uvicorn's 5 s default.
