@@ -20,6 +20,7 @@ from {{ cookiecutter.package_name }}.evaluation import (
     choose_fusion,
     choose_threshold,
     evaluate,
+    mean_ndcg,
     split_queries,
     verdict,
 )
@@ -177,3 +178,24 @@ def test_an_index_of_another_corpus_is_refused_naming_both(tmp_path: Path) -> No
     assert f"was built from {corpus} (sha256 " in message
     assert f"not from CORPUS_PATH={corpus} (sha256 " in message
     assert "make ingest CORPUS=" in message
+
+
+def test_a_fusion_that_loses_on_most_dev_questions_is_not_chosen() -> None:
+    """The issue's failure: fusion won big on a few questions and lost on most."""
+    qrels = {f"q{n}": {f"good{n}": 2, f"also{n}": 2} for n in range(5)}
+    filler = [hit(f"f{n}", 0.5) for n in range(12)]
+    dense = {"q0": [*filler, hit("good0", 0.1)]}  # dense misses q0 entirely
+    bm25 = {"q0": [hit("good0", 9.0)]}
+    for n in range(1, 5):  # dense ranks both answers first; BM25 puts noise first
+        dense[f"q{n}"] = [hit(f"good{n}", 0.9), hit(f"also{n}", 0.8), *filler]
+        bm25[f"q{n}"] = [hit("noise", 9.0), hit(f"good{n}", 8.0), hit("junk", 7.0)]
+    rrf = Fusion("rrf", 0.5)
+    candidates = [Fusion("rrf", 1.0), Fusion("rrf", 0.0), rrf]
+    ids = list(qrels)
+    fused = {q: rrf.fuse(bm25[q], dense[q]) for q in ids}
+
+    fusion, _ = choose_fusion(bm25, dense, qrels, ids, candidates=candidates)
+
+    # On average the fusion is ahead (one big win), so the mean alone would pick it.
+    assert mean_ndcg(fused, qrels, ids) > mean_ndcg(dense, qrels, ids) + 0.05
+    assert fusion.label() == "dense only"

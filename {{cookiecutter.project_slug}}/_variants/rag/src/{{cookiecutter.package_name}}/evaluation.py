@@ -156,19 +156,38 @@ def mean_ndcg(hits: Hits, qrels: Qrels, ids: Sequence[str]) -> float:
 
 
 def choose_fusion(
-    bm25: Hits, dense: Hits, qrels: Qrels, dev: Sequence[str], rrf_k: int = 60
+    bm25: Hits,
+    dense: Hits,
+    qrels: Qrels,
+    dev: Sequence[str],
+    *,
+    rrf_k: int = 60,
+    candidates: Sequence[Fusion] | None = None,
 ) -> tuple[Fusion, float]:
-    """The fusion with the best dev nDCG@10, or the better single retriever when no
-    fusion beats it by FUSION_MARGIN. Returns the choice and its dev nDCG@10."""
+    """The fusion with the best dev nDCG@10 among those that beat the better single
+    retriever on at least as many dev questions as they lose, and by FUSION_MARGIN on
+    average; else that single retriever. Returns the choice and its dev nDCG@10.
+
+    The per-question rule keeps a fusion that wins big on a few questions and loses
+    on most (BM25 dragging down paraphrased questions) from being chosen.
+    """
     scored = []
-    for candidate in fusion_candidates(rrf_k):
+    for candidate in candidates or fusion_candidates(rrf_k):
         fused = {i: candidate.fuse(bm25[i], dense[i]) for i in dev}
-        scored.append((mean_ndcg(fused, qrels, dev), candidate))
-    singles = [(score, c) for score, c in scored if c.dense_weight in (0.0, 1.0)]
-    best_single = max(singles, key=lambda pair: pair[0])
-    best = max(scored, key=lambda pair: pair[0])
-    chosen = best if best[0] - best_single[0] >= FUSION_MARGIN else best_single
-    return chosen[1], chosen[0]
+        per_question = [score_query(ranking(fused[i]), qrels[i])["ndcg@10"] for i in dev]
+        scored.append((float(np.mean(per_question)), per_question, candidate))
+    singles = [entry for entry in scored if entry[2].dense_weight in (0.0, 1.0)]
+    best_single = max(singles, key=lambda entry: entry[0])
+
+    def holds_up(entry: tuple[float, list[float], Fusion]) -> bool:
+        pairs = list(zip(entry[1], best_single[1], strict=True))
+        wins = sum(fused > single for fused, single in pairs)
+        losses = sum(fused < single for fused, single in pairs)
+        return wins >= losses and entry[0] - best_single[0] >= FUSION_MARGIN
+
+    eligible = [entry for entry in scored if entry not in singles and holds_up(entry)]
+    chosen = max(eligible, key=lambda entry: entry[0]) if eligible else best_single
+    return chosen[2], chosen[0]
 
 
 @dataclass(frozen=True)
@@ -298,7 +317,7 @@ def run_grid(
         hits = {"bm25": _search_all(BM25Retriever(index.chunks), judged, depth)}
         hits["dense"] = _search_all(dense, judged, depth)
         fusion, dev_score = choose_fusion(
-            hits["bm25"], hits["dense"], qrels, split.dev, settings.rrf_k
+            hits["bm25"], hits["dense"], qrels, split.dev, rrf_k=settings.rrf_k
         )
         fusions[strategy] = (fusion, dev_score)
         hits["hybrid"] = {i: fusion.fuse(hits["bm25"][i], hits["dense"][i]) for i in judged}
