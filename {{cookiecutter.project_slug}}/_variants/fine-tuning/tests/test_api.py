@@ -190,6 +190,29 @@ async def test_a_damaged_adapter_keeps_ready_at_503_with_the_reason(
 
 
 @pytest.mark.slow
+async def test_an_adapter_with_nan_weights_is_refused_before_ready(
+    trained: Trained, tmp_path: Path
+) -> None:
+    from safetensors.torch import load_file, save_file
+
+    copy = tmp_path / "adapter"
+    shutil.copytree(trained.settings.adapter_dir, copy)
+    weights = copy / "adapter_model.safetensors"
+    tensors = load_file(str(weights))
+    first = sorted(tensors)[0]
+    tensors[first][0, 0] = math.nan
+    save_file(tensors, str(weights))
+
+    app = create_app(Settings(adapter_dir=copy))  # the real loader
+    async for client in _client(app):
+        ready = await client.get("/ready")
+
+    assert ready.status_code == 503
+    assert "NaN or infinite" in ready.json()["reason"]
+    assert "make train" in ready.json()["reason"]
+
+
+@pytest.mark.slow
 def test_served_adapter_answers_like_the_trained_one(trained: Trained) -> None:
     loaded: LoadedModel = load_adapter_model(trained.settings.adapter_dir)
     test = load_jsonl(trained.settings.split_path("test"))[:30]

@@ -85,3 +85,51 @@ def test_missing_or_empty_file_says_how_to_fix_it(tmp_path: Path) -> None:
 def test_impossible_split_size_is_refused() -> None:
     with pytest.raises(ValueError, match="distinct messages"):
         generate(0, {"train": 100_000})
+
+
+def _line(example_id: str, message: str, answer: str) -> str:
+    return json.dumps(
+        {
+            "id": example_id,
+            "messages": [
+                {"role": "user", "content": message},
+                {"role": "assistant", "content": answer},
+            ],
+        }
+    )
+
+
+def test_an_answer_outside_the_labels_is_refused_naming_line_and_fix(tmp_path: Path) -> None:
+    path = tmp_path / "train.jsonl"
+    path.write_text(_line("a", "close my account", "cancel") + "\n" + _line("b", "x", "refund"))
+
+    with pytest.raises(DataError, match=r"train\.jsonl:2: answer 'refund' is not a label") as err:
+        load_jsonl(path)
+
+    assert "LABELS" in str(err.value)
+
+
+def test_a_huge_line_is_refused_naming_the_line_before_any_tokenizer_sees_it(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "train.jsonl"
+    path.write_text(
+        _line("a", "close my account", "cancel") + "\n" + _line("b", "x" * 5_000_000, "cancel")
+    )
+
+    with pytest.raises(DataError, match=r"train\.jsonl:2: line is 5,000,\d+ characters") as err:
+        load_jsonl(path)
+
+    assert "\n" not in str(err.value)
+
+
+def test_a_file_that_is_not_utf8_is_refused_naming_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "test.jsonl"
+    path.write_bytes(
+        _line("a", "close my account", "cancel").encode()
+        + b"\n"
+        + _line("b", "cafe", "cancel").encode().replace(b"cafe", b"caf\xe9")
+    )
+
+    with pytest.raises(DataError, match=r"test\.jsonl:2: not UTF-8 text .*save the file as UTF-8"):
+        load_jsonl(path)

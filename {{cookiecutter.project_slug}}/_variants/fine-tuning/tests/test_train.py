@@ -224,7 +224,10 @@ def test_gpu_batching_choices_train_on_the_cpu_too(
     model, tokenizer = tiny_pair
     cpu = Precision("cpu", bf16=False, quantize_4bit=False)
     planned = train.plan(model, train.encode_split(tokenizer, splits["train"], 256), settings, cpu)
-    chosen = dataclasses.replace(planned, **{batching: True})
+    if batching == "padding_free":
+        chosen = dataclasses.replace(planned, padding_free=True, group_by_length=False)
+    else:
+        chosen = dataclasses.replace(planned, group_by_length=True)
 
     fit = train.fine_tune(model, tokenizer, splits, settings, cpu, chosen=chosen)
 

@@ -21,6 +21,9 @@ INSTRUCTION = (
     "Route this customer message. Answer with one label: " + ", ".join(LABELS) + ".\n\nMessage: "
 )
 SPLITS = {"train": 400, "validation": 100, "test": 150}
+# Longest line a data file may hold: far above any real message, far below what
+# would stall the tokenizer (one 5-million-character line took minutes).
+MAX_LINE_CHARS = 20_000
 
 _PHRASES: dict[str, tuple[str, ...]] = {
     "cancel": (
@@ -162,30 +165,55 @@ def _first_error(error: ValidationError) -> str:
     return f"{where}: {first['msg']}" if where else first["msg"]
 
 
-def load_jsonl(path: Path) -> list[Example]:
-    """Read and validate every line; a bad line raises naming `file:line` and the field."""
+def load_jsonl(path: Path, labels: Sequence[str] = LABELS) -> list[Example]:
+    """Read and validate every line; a bad line raises naming `file:line`, the problem
+    and the fix: JSON, fields, roles, size, encoding, and answers outside `labels`."""
     if not path.is_file():
         raise DataError(f"{path}: no such file (run `make data` to regenerate the bundled set)")
     examples: list[Example] = []
     ids: set[str] = set()
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
             where = f"{path}:{number}"
-            try:
-                example = Example.model_validate_json(line)
-            except ValidationError as exc:
-                if any(err["type"] == "json_invalid" for err in exc.errors()):
-                    raise DataError(f"{where}: not valid JSON") from None
-                raise DataError(f"{where}: {_first_error(exc)}") from None
+            example = _parse_line(raw, where)
+            if example is None:
+                continue
             if example.id in ids:
                 raise DataError(f"{where}: duplicate id {example.id!r}")
+            if example.completion not in labels:
+                raise DataError(
+                    f"{where}: answer {example.completion[:40]!r} is not a label "
+                    f"({', '.join(labels)}); fix the line, or add the label to LABELS "
+                    "in dataset.py"
+                )
             ids.add(example.id)
             examples.append(example)
     if not examples:
         raise DataError(f"{path}: no examples")
     return examples
+
+
+def _parse_line(raw: bytes, where: str) -> Example | None:
+    """One JSONL line as an Example; None for a blank line."""
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"{where}: not UTF-8 text (byte {exc.start + 1} of the line); save the file as UTF-8"
+        ) from None
+    if not line.strip():
+        return None
+    if len(line) > MAX_LINE_CHARS:
+        raise DataError(
+            f"{where}: line is {len(line):,} characters, over the limit of "
+            f"{MAX_LINE_CHARS:,}; shorten the message (one example per line)"
+        )
+    try:
+        return Example.model_validate_json(line)
+    except ValidationError as exc:
+        if any(err["type"] == "json_invalid" for err in exc.errors()):
+            raise DataError(f"{where}: not valid JSON") from None
+        raise DataError(f"{where}: {_first_error(exc)}") from None
 
 
 def labels_of(examples: Sequence[Example]) -> list[str]:

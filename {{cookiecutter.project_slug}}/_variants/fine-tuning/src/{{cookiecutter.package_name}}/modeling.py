@@ -374,8 +374,25 @@ def load_adapter(
     tokenizer = AutoTokenizer.from_pretrained(str(source))
     with quiet_peft():
         model = PeftModel.from_pretrained(base, str(source))
+    broken = non_finite_weights(model)
+    if broken:
+        raise ValueError(
+            f"{source}: adapter weights hold NaN or infinite values ({broken[0]}"
+            f"{f' and {len(broken) - 1} more' if len(broken) > 1 else ''}): run `make train` again"
+        )
     model.eval()
     return model, tokenizer, base_name
+
+
+def non_finite_weights(model: "torch.nn.Module") -> list[str]:
+    """Names of the adapter's weights that hold NaN or infinite values."""
+    import torch
+
+    return [
+        name
+        for name, parameter in model.named_parameters()
+        if "lora_" in name and not bool(torch.isfinite(parameter).all())
+    ]
 
 
 def parameter_counts(model: "torch.nn.Module") -> tuple[int, int]:

@@ -460,6 +460,9 @@ def _tracked_job(
     mlflow.log_metrics(metrics)
     mlflow.log_text(evaluation.failure_table(cases), "failures.md")
     failures = _promotion_failures(settings, tuned_metrics["accuracy"].value, lift, diff)
+    broken = modeling.non_finite_weights(model)
+    if broken:  # a diverged run: the API would refuse these weights anyway
+        failures.append(f"{len(broken)} adapter weights hold NaN or infinite values")
     mlflow.set_tag("promotion", "rejected" if failures else "exported")
     return TrainResult(
         run_id=run_id,
