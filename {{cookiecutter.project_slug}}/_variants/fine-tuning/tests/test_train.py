@@ -236,5 +236,36 @@ def test_gpu_batching_choices_train_on_the_cpu_too(
     assert fit.tokens > 0
 
 
+def test_resume_skips_a_checkpoint_that_was_cut_short(tmp_path: Path) -> None:
+    for step, state in ((2, "{}"), (4, None), (6, '{"global_st')):
+        folder = tmp_path / f"checkpoint-{step}"
+        folder.mkdir()
+        (folder / "adapter_model.safetensors").write_bytes(b"weights")
+        if state is not None:
+            (folder / "trainer_state.json").write_text(state)
+
+    # 4 lacks its trainer state (written last), 6 has half of it: 2 is the last whole one.
+    assert train.last_checkpoint(tmp_path) == str(tmp_path / "checkpoint-2")
+
+
+def test_training_removes_staging_left_by_a_killed_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    data = write_small_splits(tmp_path / "data")
+    settings = training_settings(tmp_path, data_dir=data, max_steps=1, save_steps=1000)
+    killed_export = settings.adapter_dir.parent / f".{settings.adapter_dir.name}.x1y2z3"
+    killed_staging = settings.checkpoint_dir / ".export"
+    for folder in (killed_export, killed_staging):
+        folder.mkdir(parents=True)
+        (folder / "adapter_model.safetensors").write_bytes(b"half")
+
+    train.train(settings)
+
+    assert not killed_export.exists()
+    assert not killed_staging.exists()
+    assert not list(settings.adapter_dir.parent.glob(".*"))
+
+
 def test_last_checkpoint_is_none_without_a_folder(tmp_path: Path) -> None:
     assert train.last_checkpoint(tmp_path / "missing") is None

@@ -5,9 +5,9 @@ tuned metrics with intervals, the failure table and the adapter as an artifact.
 """
 
 import copy
+import json
 import logging
 import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -128,12 +128,42 @@ def plan(
 
 
 def last_checkpoint(directory: Path) -> str | None:
-    from transformers.trainer_utils import get_last_checkpoint
+    """The newest complete checkpoint in `directory`, or None.
 
+    The Trainer writes `trainer_state.json` last: a checkpoint without a readable one
+    was cut short (a kill, a full disk) and is skipped, so `RESUME=true` continues
+    from the one before instead of failing on it.
+    """
     if not directory.is_dir():
         return None
-    found: str | None = get_last_checkpoint(str(directory))  # type: ignore[no-untyped-call]
-    return found
+    steps = []
+    for folder in directory.glob("checkpoint-*"):
+        suffix = folder.name.removeprefix("checkpoint-")
+        if folder.is_dir() and suffix.isdigit():
+            steps.append((int(suffix), folder))
+    for _, folder in sorted(steps, reverse=True):
+        try:
+            json.loads((folder / "trainer_state.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            logger.warning("skipping an incomplete checkpoint", extra={"checkpoint": str(folder)})
+            continue
+        return str(folder)
+    return None
+
+
+def clean_staging(settings: Settings) -> Path:
+    """Remove what a killed run left half-written, and return an empty export folder.
+
+    Staging lives beside the checkpoints (ignored by git and docker), and the
+    leftovers of an interrupted export (`models/.adapter.*`) are never loaded or shipped.
+    """
+    target = settings.adapter_dir
+    for stale in target.parent.glob(f".{target.name}.*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    staging = settings.checkpoint_dir / ".export"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    return staging
 
 
 def _params(settings: Settings, precision: modeling.Precision) -> dict[str, object]:
@@ -497,7 +527,7 @@ def train(settings: Settings, announce: Callable[[str], None] = logger.info) -> 
         settings.base_model, precision, tiny_corpus(splits), settings.seed
     )
     data_files = {split: settings.split_path(split) for split in dataset.SPLITS}
-    staging = Path(tempfile.mkdtemp(prefix="adapter-"))
+    staging = clean_staging(settings)
     try:
         with modeling.no_progress_bars():  # a bar per weights file says nothing here
             modeling.save_base(base, settings.base_model, staging)
