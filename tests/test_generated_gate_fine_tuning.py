@@ -119,6 +119,11 @@ def _train_and_report(
     assert f"run {metrics['run_id']}: {STEPS} steps" in trained
     assert "adapter exported to models/adapter" in trained
     assert metrics["global_step"] == STEPS
+    # Optimizer state and export staging stay out of git (the image takes only models/).
+    ignored = subprocess.run(
+        ["git", "check-ignore", "-q", "checkpoints/"], cwd=project, check=False
+    )
+    assert ignored.returncode == 0, "checkpoints/ is not ignored by git"
     base, tuned = metrics["base_metrics"], metrics["tuned_metrics"]
     assert tuned["accuracy"]["low"] > base["accuracy"]["high"]
     assert metrics["final_train_loss"] < metrics["first_train_loss"]
