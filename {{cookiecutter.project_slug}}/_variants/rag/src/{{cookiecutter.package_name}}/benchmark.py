@@ -63,7 +63,7 @@ def synthetic_chunks(documents: Sequence[Document], count: int, seed: int = 0) -
 def ingest_throughput(chunks: list[Chunk], embedder: Embedder, batch_size: int) -> float:
     """Chunks per second to embed and write an index (chunking is not the bottleneck)."""
     started = time.perf_counter()
-    index = embed_chunks(chunks, embedder, batch_size)
+    index = embed_chunks(chunks, embedder, batch_size, progress=True)
     manifest = Manifest(embedder.name, embedder.dimension, "synthetic", 0, 0, 0, len(chunks))
     with tempfile.TemporaryDirectory() as folder:
         save_index(Path(folder) / "index", index, manifest)
