@@ -155,3 +155,14 @@ def test_corpus_reaches_evaluate_and_query_as_it_reaches_ingest(tmp_path: Path) 
     assert mismatched.exit_code == 1
     assert f"built from {corpus}" in mismatched.output
     assert f"CORPUS_PATH={HANDBOOK}" in mismatched.output
+
+
+def test_a_non_utf8_env_file_is_one_line_naming_it() -> None:
+    Path(".env").write_bytes(b"CHUNKING=headings\nLLM_MODEL=caf\xe9\n")
+    get_settings.cache_clear()
+
+    result = runner.invoke(app, ["ingest"])
+
+    assert result.exit_code == 1
+    assert result.output.startswith("error: .env is not UTF-8 text (invalid byte at offset")
+    assert "Traceback" not in result.output

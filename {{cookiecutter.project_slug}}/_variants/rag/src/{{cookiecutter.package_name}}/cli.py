@@ -19,6 +19,10 @@ def settings_or_exit() -> Settings:
     (the traceback only with LOG_LEVEL=DEBUG)."""
     try:
         return get_settings()
+    except UnicodeDecodeError as exc:
+        raise fail(
+            f".env is not UTF-8 text (invalid byte at offset {exc.start}): re-save it as UTF-8"
+        ) from None
     except ValidationError as exc:
         if os.environ.get("LOG_LEVEL", "").upper() == "DEBUG":
             raise
@@ -33,8 +37,8 @@ def settings_or_exit() -> Settings:
 def _level() -> str:
     try:
         return get_settings().log_level
-    except ValidationError:
-        return "INFO"
+    except (ValidationError, UnicodeDecodeError):
+        return "INFO"  # the command itself reports the bad setting
 
 
 app = command_app("Ingest, evaluate, query and serve the retrieval pipeline.", _level)
