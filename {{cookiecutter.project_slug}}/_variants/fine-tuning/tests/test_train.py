@@ -267,5 +267,28 @@ def test_training_removes_staging_left_by_a_killed_run(
     assert not list(settings.adapter_dir.parent.glob(".*"))
 
 
+def test_a_crash_during_training_ends_the_mlflow_run_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    data = write_small_splits(tmp_path / "data")
+    settings = training_settings(tmp_path, data_dir=data, max_steps=1)
+
+    def crash(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("CUDA out of memory")
+
+    monkeypatch.setattr(train, "fine_tune", crash)
+    with pytest.raises(RuntimeError, match="out of memory"):
+        train.train(settings)
+
+    client = MlflowClient(settings.mlflow_tracking_uri)
+    experiment = client.get_experiment_by_name(settings.experiment_name)
+    assert experiment is not None
+    (run,) = client.search_runs([experiment.experiment_id])
+    assert run.info.status == "FAILED"
+    assert not settings.adapter_dir.exists()
+    assert not (settings.checkpoint_dir / ".export").exists()
+
+
 def test_last_checkpoint_is_none_without_a_folder(tmp_path: Path) -> None:
     assert train.last_checkpoint(tmp_path / "missing") is None
