@@ -254,4 +254,4 @@ def _local_folder_base_trains_and_serves(
 
     assert ready[0] == 200, ready
     assert routed[0] == 200, routed
-    assert json.loads(routed[1])["model_version"].endswith("+lora")
+    assert json.loads(routed[1])["model_version"] == "qwen2-base+lora"  # no path

@@ -48,7 +48,9 @@ def load_adapter_model(source: Path) -> LoadedModel:
     from .modeling import detect_precision, load_adapter
 
     model, tokenizer, base_name = load_adapter(source, detect_precision("none"))
-    return LoadedModel(model, tokenizer, f"{base_name}+lora")
+    # A local base is named by its folder alone: no paths of this machine in answers.
+    shown = Path(base_name).name if base_name.startswith(("/", ".", "~")) else base_name
+    return LoadedModel(model, tokenizer, f"{shown}+lora")
 
 
 class GenerateRequest(BaseModel):
