@@ -193,7 +193,10 @@ def test_image_answers_as_non_root_without_planted_secrets(
     port = free_port()
     name = f"{variant.name}-{uuid.uuid4().hex[:8]}"
     published = f"127.0.0.1:{port}:8000"
-    sh(client, "run", "-d", "--name", name, *HEALTH_PROBE, "-p", published, tag)
+    # As deploy/kubernetes runs it: read-only root filesystem, /tmp in memory.
+    read_only = ("--read-only", "--tmpfs", "/tmp")  # noqa: S108 - the container's own
+    run = (*HEALTH_PROBE, *read_only, "-p", published)
+    sh(client, "run", "-d", "--name", name, *run, tag)
     base = f"http://127.0.0.1:{port}"
     try:
         ready, deadline = (0, ""), time.monotonic() + 180
