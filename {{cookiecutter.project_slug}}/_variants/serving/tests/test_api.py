@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from {{ cookiecutter.package_name }} import registry
-from {{ cookiecutter.package_name }}.api import ModelSlot, create_app
+from {{ cookiecutter.package_name }}.api import INLINE_ACCOUNTS, ModelSlot, create_app
 from {{ cookiecutter.package_name }}.dataset import generate
 from {{ cookiecutter.package_name }}.schema import FEATURES, MAX_BATCH_SIZE
 from {{ cookiecutter.package_name }}.settings import Settings
@@ -301,3 +301,31 @@ async def test_a_body_of_many_unknown_fields_gets_one_short_error(
     assert len(response.json()["detail"]) == 1
     assert "20,000 fields" in response.json()["detail"][0]["msg"]
     assert len(response.content) < 1_000
+
+
+async def test_a_large_batch_is_scored_off_the_event_loop(accounts: pd.DataFrame) -> None:
+    release, scoring = threading.Event(), threading.Event()
+    model = fake_model(accounts)
+
+    class SlowClassifier:
+        def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
+            scoring.set()
+            release.wait(timeout=10)  # held until /health has answered
+            return model.classifier.predict_proba(features)
+
+    slow = registry.LoadedModel(SlowClassifier(), model.version, model.reference_stats)
+    app = create_app(Settings(), loader=lambda _uri: slow)
+    async for client in _client(app):
+        batch = asyncio.create_task(
+            client.post("/predict", json={"instances": [ACCOUNT] * (INLINE_ACCOUNTS + 1)})
+        )
+        while not scoring.is_set():
+            await asyncio.sleep(0.01)
+        health = await client.get("/health")
+        answered_while_scoring = not batch.done()
+        release.set()
+        scored = await batch
+
+    assert health.status_code == 200
+    assert answered_while_scoring
+    assert len(scored.json()["predictions"]) == INLINE_ACCOUNTS + 1
