@@ -397,6 +397,18 @@ def _evaluate(
     return answers, estimates
 
 
+def _log_export(staging: Path, base_model: str) -> None:
+    """The export as an MLflow artifact; a saved local-folder base (GBs) stays out,
+    the tiny one (a few hundred KB) goes with it so the run alone can be served."""
+    import mlflow
+
+    for path in sorted(staging.iterdir()):
+        if path.is_file():
+            mlflow.log_artifact(str(path), artifact_path="adapter")
+        elif base_model == modeling.TINY:
+            mlflow.log_artifacts(str(path), artifact_path=f"adapter/{path.name}")
+
+
 def _promotion_failures(
     settings: Settings, tuned_accuracy: float, lift: float, diff: float | None
 ) -> list[str]:
@@ -473,7 +485,7 @@ def _tracked_job(
         "memory_kind": memory_kind,
         "adapter_bytes": modeling.adapter_bytes(staging),
     }
-    mlflow.log_artifacts(str(staging), artifact_path="adapter")
+    _log_export(staging, settings.base_model)
     diff = merge_max_abs_diff(model, tokenizer, test[:32], precision)
     lift = tuned_metrics["accuracy"].value - base_metrics["accuracy"].value
     metrics = {
