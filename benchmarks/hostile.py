@@ -196,7 +196,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--burst", type=int, default=200)
     parser.add_argument(
-        "--limit", type=int, default=16, help="MAX_CONCURRENT_REQUESTS for the burst."
+        "--limit", type=int, default=4, help="MAX_CONCURRENT_REQUESTS for the burst."
     )
     args = parser.parse_args()
     print("# Hostile load: abusive bodies beside legitimate traffic, and bursts\n")
