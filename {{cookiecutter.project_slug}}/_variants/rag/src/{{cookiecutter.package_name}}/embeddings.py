@@ -72,10 +72,12 @@ class SentenceTransformerEmbedder:
     """A sentence-transformers model on the CPU (or a GPU when torch sees one)."""
 
     def __init__(self, model: str) -> None:
+        # Resolved before the ~15 s import, so a bad name fails at once.
+        path = resolve_model(model)
         from sentence_transformers import SentenceTransformer
 
         self.name = model
-        self._model = SentenceTransformer(resolve_model(model))
+        self._model = SentenceTransformer(path)
         dimension = self._model.get_embedding_dimension()
         if dimension is None:  # pragma: no cover - every bi-encoder reports one
             raise ValueError(f"{model} does not report an embedding dimension")
