@@ -126,6 +126,8 @@ class CachingEmbedder:
         for key, text in zip(keys, texts, strict=True):
             if key not in missing and self._lookup(key) is None:
                 missing[key] = text
+        if not missing and texts and self.progress:
+            logger.info("all %d %s found in the embedding cache", len(texts), label)
         if missing:
             if self.progress:
                 logger.info(
