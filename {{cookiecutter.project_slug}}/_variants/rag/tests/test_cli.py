@@ -84,6 +84,8 @@ def test_benchmark_reports_latency_percentiles_and_throughput() -> None:
     for latency in figures["latency"].values():
         assert 0 < latency["p50_ms"] <= latency["p95_ms"]
     assert "synthetic (200 chunks)" in figures["ingest_chunks_per_s"]
+    assert figures["corpus"]["path"] == str(HANDBOOK)
+    assert len(figures["corpus"]["sha256"]) == 64
     assert figures["load_average"] >= 0
     # The report reads what the benchmark writes.
     assert Benchmark.model_validate(figures).latency["bm25"].p50_ms > 0

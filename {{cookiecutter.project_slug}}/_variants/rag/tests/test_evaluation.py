@@ -115,6 +115,7 @@ def test_evaluation_writes_table_plot_and_one_mlflow_run_per_configuration(
     run = next(r for r in runs if r.info.run_name == "headings-hybrid")
     assert set(run.data.metrics) >= {"mrr_at_10", "ndcg_at_10", "recall_at_5", "recall_at_10"}
     assert run.data.params["embedding_model"] == "hashing"
+    assert run.data.params["corpus_sha256"] == saved["corpus"]["sha256"]
     assert "data_sha256.qrels" in run.data.tags
 
 

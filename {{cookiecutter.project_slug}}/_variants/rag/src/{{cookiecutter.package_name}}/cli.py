@@ -146,7 +146,7 @@ def benchmark(
 ) -> None:
     """Query latency p50/p95 per retriever and ingest throughput (chunks/s); see `report`."""
     from .benchmark import run
-    from .corpus import CorpusError, load_documents, load_queries
+    from .corpus import CorpusError, corpus_sha256, load_documents, load_queries
     from .files import write_json
     from .index import IndexNotFoundError
     from .pipeline import load_engine
@@ -167,6 +167,10 @@ def benchmark(
         batch_size=settings.embedding_batch_size,
         synthetic=synthetic,
     )
+    figures["corpus"] = {
+        "path": str(settings.corpus_path),
+        "sha256": corpus_sha256(settings.corpus_path),
+    }
     write_json(output, figures)
     typer.echo(json.dumps(figures, indent=2))
 

@@ -512,7 +512,7 @@ def evaluate(
     judged = [query_id for query_id in sorted(qrels) if query_id in queries]
     split = split_queries(judged, settings.dev_fraction, settings.seed)
     caching = cached_embedder(settings, embedder, progress=True)
-    log = _mlflow_logger(settings, caching, split) if track else None
+    log = _mlflow_logger(settings, caching, split, corpus_hash) if track else None
     reuse = ingested_index(settings, corpus_hash)
     grid = run_grid(
         settings,
@@ -648,7 +648,7 @@ def _evaluated_settings(settings: Settings) -> dict[str, Any]:
 
 
 def _mlflow_logger(
-    settings: Settings, embedder: Embedder | CachingEmbedder, split: Split
+    settings: Settings, embedder: Embedder | CachingEmbedder, split: Split, corpus_hash: str
 ) -> Callable[[ConfigResult], None]:
     import mlflow
 
@@ -667,6 +667,7 @@ def _mlflow_logger(
             "fusion": result.fusion or "",
             "chunks": result.chunks,
             "corpus_path": str(settings.corpus_path),
+            "corpus_sha256": corpus_hash,
             "split_seed": split.seed,
             "test_questions": len(split.test),
         }
