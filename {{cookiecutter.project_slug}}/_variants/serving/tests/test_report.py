@@ -11,6 +11,7 @@ from {{ cookiecutter.package_name }}.cli import app
 from {{ cookiecutter.package_name }}.readme import read_json
 from {{ cookiecutter.package_name }}.report import (
     FIGURE,
+    capacity_table,
     latency_table,
     metrics_table,
     plot_curves,
@@ -86,7 +87,8 @@ def test_report_rewrites_only_the_results_sections(
     readme = tmp_path / "README.md"
     readme.write_text(
         "Intro.\n<!-- results:metrics -->\nold\n<!-- /results:metrics -->\n"
-        "Middle.\n<!-- results:latency -->\nold\n<!-- /results:latency -->\nEnd.\n"
+        "Middle.\n<!-- results:latency -->\nold\n<!-- /results:latency -->\n"
+        "Scale.\n<!-- results:capacity -->\nold\n<!-- /results:capacity -->\nEnd.\n"
     )
     monkeypatch.setenv("RESULTS_DIR", str(results))
     monkeypatch.setenv("MODEL_URI", str(trained.settings.export_dir))
@@ -103,6 +105,7 @@ def test_report_rewrites_only_the_results_sections(
     assert text.endswith("End.\n")
     assert f"| {trained.result.metrics['roc_auc']} |" in text
     assert "| 1 account per request, 8 clients |" in text
+    assert "| 1,000 requests/s |" in text
     assert Path(FIGURE).is_file()
 
 
@@ -113,3 +116,24 @@ def test_report_without_a_training_run_exits_1(tmp_path: Path) -> None:
 
     assert outcome.exit_code == 1
     assert "make train" in outcome.output
+
+
+def test_capacity_plans_replicas_from_the_best_closed_loop_run() -> None:
+    runs = [
+        RUN | {"requests_per_second": 400.0},
+        RUN | {"requests_per_second": 500.0, "p99_ms": 30.0},
+        RUN | {"requests_per_second": 9_000.0, "target_rate": 9_000.0},  # open loop
+        RUN | {"requests_per_second": 900.0, "batch_size": 100},
+    ]
+
+    text = capacity_table(runs)
+
+    assert "One worker sustained 500.0 requests/s (p99 30.0 ms" in text
+    assert "plans for 350 requests/s" in text  # 70% of 500
+    assert "| 100 requests/s | 2 |" in text  # never fewer than two
+    assert "| 1,000 requests/s | 3 |" in text  # ceil(1000 / 350)
+    assert "| 10,000 requests/s | 29 |" in text  # ceil(10000 / 350)
+
+
+def test_capacity_says_what_to_run_without_a_closed_loop_run() -> None:
+    assert "run `make serve`, then `make load-test`" in capacity_table([])

@@ -106,7 +106,7 @@ def report(
     from .dataset import DataError, load, split
     from .readme import MissingSectionError, ReportError, read_json, update_sections
     from .registry import ModelLoadError, load_served
-    from .report import FIGURE, latency_table, metrics_table, plot_curves
+    from .report import FIGURE, capacity_table, latency_table, metrics_table, plot_curves
 
     settings = get_settings()
     try:
@@ -119,7 +119,14 @@ def report(
         served = load_served(settings)
         scores = served.classifier.predict_proba(held_out.x_test)[:, 1]
         plot_curves(held_out.y_test, scores, FIGURE)
-        update_sections(readme, {"metrics": metrics_table(results), "latency": latency_table(runs)})
+        update_sections(
+            readme,
+            {
+                "metrics": metrics_table(results),
+                "latency": latency_table(runs),
+                "capacity": capacity_table(runs),
+            },
+        )
     except (ReportError, DataError, ModelLoadError, MissingSectionError, OSError) as exc:
         raise fail(str(exc)) from None
     typer.echo(f"updated {readme} and {FIGURE}")

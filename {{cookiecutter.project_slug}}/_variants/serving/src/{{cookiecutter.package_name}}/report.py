@@ -5,6 +5,7 @@ latency from every `results/load_test*.json`, and a figure of the champion's ROC
 curve and calibration on the held-out split, saved under `docs/figures/`.
 """
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,36 @@ def latency_table(runs: list[dict[str, Any]]) -> str:
             f"| {run['predictions_per_second']:,} | {run['p50_ms']:.2f} | {run['p95_ms']:.2f} "
             f"| {run['p99_ms']:.2f} |"
         )
+    return "\n".join(lines)
+
+
+# The autoscaler's CPU target (deploy/kubernetes/autoscaler.yaml): a replica plans
+# for this share of what it sustained, and at least two run for availability.
+TARGET_UTILISATION = 0.7
+MIN_REPLICAS = 2
+PLANNED_LOADS = (100, 1_000, 10_000)
+
+
+def capacity_table(runs: list[dict[str, Any]]) -> str:
+    """Replicas for a few steady loads, from the best closed-loop one-account run."""
+    closed = [r for r in runs if r["batch_size"] == 1 and not r.get("target_rate")]
+    if not closed:
+        return "No closed-loop load test recorded yet: run `make serve`, then `make load-test`."
+    best = max(closed, key=lambda run: float(run["requests_per_second"]))
+    per_replica = float(best["requests_per_second"]) * TARGET_UTILISATION
+    lines = [
+        f"One worker sustained {best['requests_per_second']:,} requests/s "
+        f"(p99 {best['p99_ms']:.1f} ms, {best['concurrency']} clients, "
+        f"{best.get('machine', 'machine not recorded')}). At the autoscaler's "
+        f"{TARGET_UTILISATION:.0%} CPU target a replica of one worker plans for "
+        f"{per_replica:,.0f} requests/s:",
+        "",
+        "| steady load | replicas |",
+        "|---|---|",
+    ]
+    for load in PLANNED_LOADS:
+        replicas = max(MIN_REPLICAS, math.ceil(load / per_replica))
+        lines.append(f"| {load:,} requests/s | {replicas} |")
     return "\n".join(lines)
 
 
