@@ -11,7 +11,11 @@ from transformers import AutoTokenizer
 from {{ cookiecutter.package_name }} import train
 from {{ cookiecutter.package_name }}.dataset import LABELS, DataError, load_jsonl
 from {{ cookiecutter.package_name }}.evaluation import normalize
-from {{ cookiecutter.package_name }}.modeling import BASE_MANIFEST, Precision, load_adapter
+from {{ cookiecutter.package_name }}.modeling import (
+    BASE_MANIFEST,
+    Precision,
+    load_adapter,
+)
 from {{ cookiecutter.package_name }}.sft import encode
 
 from variant_fixtures import Trained, training_settings, write_small_splits

@@ -195,7 +195,8 @@ def hub_reachable(endpoint: str, timeout: float = HUB_TIMEOUT_SECONDS) -> str | 
     One short request instead of the hub client's retries with back-off, which spend
     about a minute on a machine without network before failing.
     """
-    request = urllib.request.Request(f"{endpoint.rstrip('/')}/api/models", method="HEAD")  # noqa: S310
+    url = f"{endpoint.rstrip('/')}/api/models"
+    request = urllib.request.Request(url, method="HEAD")  # noqa: S310 - HF_ENDPOINT's scheme
     try:
         with urllib.request.urlopen(request, timeout=timeout):  # noqa: S310 - the configured hub
             return None
