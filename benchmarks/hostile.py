@@ -31,16 +31,15 @@ from pathlib import Path
 from baking import bake
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from support import install_with_local_torch, make, poll, running_api
+from support import (
+    CHURNING_ACCOUNT,
+    install_with_local_torch,
+    make,
+    poll,
+    running_api,
+)
 
-ACCOUNT = {
-    "tenure_months": 2,
-    "monthly_charges": 95.0,
-    "support_calls": 5,
-    "contract": "month-to-month",
-    "payment_method": "electronic-check",
-    "has_internet": True,
-}
+ACCOUNT = CHURNING_ACCOUNT
 # Many unknown fields: every one is an error to report (about 400 KB).
 UNKNOWN_FIELDS = {f"field_{i}": i for i in range(30_000)}
 

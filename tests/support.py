@@ -41,6 +41,16 @@ STRUCTURED_SUFFIXES = (".toml", ".yaml", ".yml", ".json")
 # Property tests run this many examples (bakes run a fifth of it); CI may raise it.
 MAX_EXAMPLES = int(os.environ.get("HYPOTHESIS_MAX_EXAMPLES", "50"))
 
+# A serving request the trained model scores as a churner (short tenure, many calls).
+CHURNING_ACCOUNT: dict[str, object] = {
+    "tenure_months": 2,
+    "monthly_charges": 95.0,
+    "support_calls": 5,
+    "contract": "month-to-month",
+    "payment_method": "electronic-check",
+    "has_internet": True,
+}
+
 Bake = Callable[..., Path]
 """Bake a project from keyword answers and return its folder."""
 

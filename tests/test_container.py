@@ -29,16 +29,15 @@ from docker_engine import (
     sh,
 )
 
-from support import call, free_port, install_with_local_torch, make
+from support import (
+    CHURNING_ACCOUNT,
+    call,
+    free_port,
+    install_with_local_torch,
+    make,
+)
 
-ACCOUNT = {
-    "tenure_months": 2,
-    "monthly_charges": 95.0,
-    "support_calls": 5,
-    "contract": "month-to-month",
-    "payment_method": "electronic-check",
-    "has_internet": True,
-}
+ACCOUNT = CHURNING_ACCOUNT
 MESSAGE = "Hi, why did my bill go up."
 
 

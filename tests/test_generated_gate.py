@@ -16,7 +16,16 @@ from pathlib import Path
 import pytest
 import yaml
 
-from support import REPO, bounded_load, call, make, poll, running_api, schema_fuzz
+from support import (
+    CHURNING_ACCOUNT,
+    REPO,
+    bounded_load,
+    call,
+    make,
+    poll,
+    running_api,
+    schema_fuzz,
+)
 
 HOSTILE_NAME = 'Zz O\'Brien "Model" \\ v2 Über-long name for the longest package'
 
@@ -72,14 +81,7 @@ def test_serving_project_trains_passes_its_gate_and_serves(
     assert passed >= 15
     assert "Required test coverage of 90" in gate
 
-    account = {
-        "tenure_months": 2,
-        "monthly_charges": 95.0,
-        "support_calls": 5,
-        "contract": "month-to-month",
-        "payment_method": "electronic-check",
-        "has_internet": True,
-    }
+    account = CHURNING_ACCOUNT
     with running_api(project) as base:
         ready = poll(f"{base}/ready", lambda status, _: status == 200, 120)
         health = call(f"{base}/health")
