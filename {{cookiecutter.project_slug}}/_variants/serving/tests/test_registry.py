@@ -1,6 +1,7 @@
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from {{ cookiecutter.package_name }} import registry
@@ -53,3 +54,31 @@ def test_corrupt_model_folder_is_refused(tmp_path: Path) -> None:
 
     with pytest.raises(registry.ModelLoadError, match="cannot load model"):
         registry.load(str(tmp_path))
+
+
+@pytest.mark.slow
+def test_a_model_with_nan_weights_is_refused_naming_them(
+    trained: Trained, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mlflow.sklearn
+
+    real_load = mlflow.sklearn.load_model
+
+    def poisoned(uri: str) -> object:
+        pipeline = real_load(uri)
+        pipeline[-1].coef_ = np.full_like(pipeline[-1].coef_, np.nan)
+        return pipeline
+
+    monkeypatch.setattr(mlflow.sklearn, "load_model", poisoned)
+
+    with pytest.raises(registry.ModelLoadError, match=r"non-finite parameters \(model\.steps"):
+        registry.load(str(trained.settings.export_dir))
+
+
+@pytest.mark.slow
+def test_a_trained_model_has_only_finite_parameters(trained: Trained) -> None:
+    import mlflow.sklearn
+
+    pipeline = mlflow.sklearn.load_model(str(trained.settings.export_dir))
+
+    assert registry.non_finite_parameters(pipeline) == []

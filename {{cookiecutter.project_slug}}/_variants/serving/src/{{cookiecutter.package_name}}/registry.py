@@ -48,6 +48,25 @@ def _version(model_uri: str, local: Path, fallback: str, tracking_uri: str | Non
     return fallback
 
 
+def non_finite_parameters(estimator: object, path: str = "model") -> list[str]:
+    """Fitted arrays (scikit-learn's trailing-underscore attributes) holding NaN or inf,
+    in `estimator` and the estimators inside it: such a model answers nonsense."""
+    found: list[str] = []
+    for name, value in vars(estimator).items():
+        where = f"{path}.{name}"
+        if name.endswith("_") and isinstance(value, np.ndarray) and value.dtype.kind == "f":
+            if not np.isfinite(value).all():
+                found.append(where)
+        elif hasattr(value, "get_params"):
+            found += non_finite_parameters(value, where)
+        elif isinstance(value, list | tuple):
+            for index, item in enumerate(value):
+                for part in item if isinstance(item, tuple) else (item,):
+                    if hasattr(part, "get_params"):
+                        found += non_finite_parameters(part, f"{where}[{index}]")
+    return found
+
+
 def load(model_uri: str, tracking_uri: str | None = None) -> LoadedModel:
     """Load an MLflow sklearn model from a local folder or a `models:/` URI.
 
@@ -76,6 +95,12 @@ def load(model_uri: str, tracking_uri: str | None = None) -> LoadedModel:
             f"cannot load model {model_uri!r} ({type(exc).__name__}). "
             "Train one with `make train`, or set MODEL_URI to an MLflow model folder."
         ) from exc
+    broken = non_finite_parameters(pipeline)
+    if broken:
+        raise ModelLoadError(
+            f"model {model_uri!r} has non-finite parameters ({', '.join(broken[:3])}): "
+            "retrain it with `make train`"
+        )
     reference = (meta.metadata or {}).get("reference_stats")
     if not isinstance(reference, dict):
         raise ModelLoadError(
