@@ -265,7 +265,8 @@ def load_base(
         )
         kwargs["device_map"] = {"": 0}
     source, local = resolve_base(name)
-    model = AutoModelForCausalLM.from_pretrained(source, local_files_only=local, **kwargs)
+    with no_progress_bars():  # one bar per weights file: noise on the terminal
+        model = AutoModelForCausalLM.from_pretrained(source, local_files_only=local, **kwargs)
     if not precision.quantize_4bit:  # a 4-bit model is placed by its device_map
         model = place(model, precision.device)
     tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local)
