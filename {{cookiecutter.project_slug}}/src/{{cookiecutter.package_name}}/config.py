@@ -28,19 +28,25 @@ class ProjectSettings(BaseSettings):
         min_length=1,
         description="Where runs and the model registry live; a server URL in production.",
     )
-    experiment_name: str = Field(default=PROJECT, min_length=1)
+    experiment_name: str = Field(
+        default=PROJECT, min_length=1, description="MLflow experiment the runs are grouped under."
+    )
     model_name: str = Field(
         default=PROJECT,
         min_length=1,
         description="Registered model name; the served model is its `champion` alias.",
     )
-    log_level: LogLevel = "INFO"
+    log_level: LogLevel = Field(
+        default="INFO", description="Level of the JSON logs; DEBUG also shows tracebacks."
+    )
     api_host: str = Field(
         default="127.0.0.1",
         description="Bind address; the container sets 0.0.0.0, a laptop stays on loopback.",
     )
-    api_port: int = Field(default=8000, ge=1, le=65535)
-    api_workers: int = Field(default=1, ge=1, le=64)
+    api_port: int = Field(default=8000, ge=1, le=65535, description="Port the API listens on.")
+    api_workers: int = Field(
+        default=1, ge=1, le=64, description="uvicorn worker processes, each with its own model."
+    )
     metrics_enabled: bool = Field(
         default=True, description="Prometheus request metrics and GET /metrics."
     )

@@ -12,27 +12,46 @@ from .tracking import champion_uri
 class Settings(ProjectSettings):
     """Every value can be set by an environment variable of the same name."""
 
-    data_path: Path = Path("data/churn.csv")
-    test_size: float = Field(default=0.2, gt=0.0, lt=0.5)
-    seed: int = 42
-    regularization_c: float = Field(default=1.0, gt=0.0)
+    data_path: Path = Field(default=Path("data/churn.csv"), description="Training data (CSV).")
+    test_size: float = Field(
+        default=0.2, gt=0.0, lt=0.5, description="Share of rows held out for evaluation."
+    )
+    seed: int = Field(default=42, description="Seed for the split, the model and the bootstrap.")
+    regularization_c: float = Field(
+        default=1.0, gt=0.0, description="Inverse regularisation strength of the model."
+    )
     # Below 0.5 on purpose: a missed churner costs more than a retention offer (ADR 0005).
-    decision_threshold: float = Field(default=0.3, gt=0.0, lt=1.0)
-    bootstrap_samples: int = Field(default=1000, ge=100)
+    decision_threshold: float = Field(
+        default=0.3, gt=0.0, lt=1.0, description="Probability at or above which churn is true."
+    )
+    bootstrap_samples: int = Field(
+        default=1000, ge=100, description="Resamples behind every confidence interval."
+    )
     # A model becomes champion only if it clears these on the held-out split.
-    min_roc_auc: float = Field(default=0.70, ge=0.0, le=1.0)
-    min_auc_lift_over_baseline: float = Field(default=0.10, ge=0.0, le=1.0)
+    min_roc_auc: float = Field(
+        default=0.70, ge=0.0, le=1.0, description="Promotion threshold on held-out ROC AUC."
+    )
+    min_auc_lift_over_baseline: float = Field(
+        default=0.10, ge=0.0, le=1.0, description="ROC AUC gain over the baseline for promotion."
+    )
     model_uri: str | None = Field(
         default=None,
-        description="A local MLflow model folder or a models:/ URI; default: the champion.",
+        description="Model to serve: a local MLflow model folder or a models:/ URI; "
+        "unset, models:/<MODEL_NAME>@champion.",
     )
-    export_dir: Path = Path("models/champion")
-    results_dir: Path = Path("results")
-    drift_window: int = Field(default=500, ge=50)
+    export_dir: Path = Field(
+        default=Path("models/champion"), description="Where the champion is exported."
+    )
+    results_dir: Path = Field(default=Path("results"), description="Where results files go.")
+    drift_window: int = Field(
+        default=500, ge=50, description="Recent inputs the API keeps for drift."
+    )
     drift_rows_per_request: int = Field(
         default=5, ge=1, description="Rows of one request (sampled) that enter the drift window."
     )
-    drift_psi_alert: float = Field(default=0.2, gt=0.0)
+    drift_psi_alert: float = Field(
+        default=0.2, gt=0.0, description="PSI above which a feature counts as drifted."
+    )
 
     def resolved_model_uri(self) -> str:
         return self.model_uri or champion_uri(self.model_name)
