@@ -106,7 +106,7 @@ def test_a_full_disk_is_one_line_naming_the_file_and_the_fix(
     assert result.exit_code == 1
     errors = [line for line in result.output.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1, result.output
-    assert errors[0].startswith("error: no space left on the device writing ")
+    assert errors[0].startswith("error: the disk is full (")
     assert "vectors.npy" in errors[0]
     assert "EMBEDDING_CACHE_DIR" in errors[0]
     assert "Traceback" not in result.output
@@ -126,7 +126,7 @@ def test_a_bad_setting_is_one_line_naming_it(
     result = runner.invoke(app, ["ingest"])
 
     assert result.exit_code == 1
-    assert result.output.startswith(f"error: {variable}=")
+    assert result.output.startswith(f"error: invalid setting {variable}=")
     assert f"{variable}='{value}'" in result.output
     assert "Traceback" not in result.output
     assert len(result.output.strip().splitlines()) <= 2
@@ -166,5 +166,5 @@ def test_a_non_utf8_env_file_is_one_line_naming_it() -> None:
     result = runner.invoke(app, ["ingest"])
 
     assert result.exit_code == 1
-    assert result.output.startswith("error: .env is not UTF-8 text (invalid byte at offset")
+    assert result.output.startswith("error: cannot read .env: it is not UTF-8 text")
     assert "Traceback" not in result.output

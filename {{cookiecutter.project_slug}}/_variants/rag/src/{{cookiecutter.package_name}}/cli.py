@@ -3,57 +3,32 @@
 import errno
 import json
 import logging
-import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from pydantic import ValidationError
 
-from .commands import command_app, fail
+from .commands import command_app, describe_os_error, fail
 from .settings import Settings, get_settings
 
-
-def settings_or_exit() -> Settings:
-    """The settings, or one line per bad value naming the variable and what it needs
-    (the traceback only with LOG_LEVEL=DEBUG)."""
-    try:
-        return get_settings()
-    except UnicodeDecodeError as exc:
-        raise fail(
-            f".env is not UTF-8 text (invalid byte at offset {exc.start}): re-save it as UTF-8"
-        ) from None
-    except ValidationError as exc:
-        if os.environ.get("LOG_LEVEL", "").upper() == "DEBUG":
-            raise
-        lines = []
-        for error in exc.errors()[:5]:
-            name = "_".join(str(part) for part in error["loc"]).upper()
-            value = error.get("input")
-            lines.append(f"{name}={value!r}: {error['msg']} (fix it in .env or the environment)")
-        raise fail("\n".join(lines)) from None
-
-
-def _level() -> str:
-    try:
-        return get_settings().log_level
-    except (ValidationError, UnicodeDecodeError):
-        return "INFO"  # the command itself reports the bad setting
-
-
-app = command_app("Ingest, evaluate, query and serve the retrieval pipeline.", _level)
+# The shared callback reads the settings first: a bad one stops every command there,
+# in one line naming it (commands.py).
+app = command_app(
+    "Ingest, evaluate, query and serve the retrieval pipeline.",
+    lambda: get_settings().log_level,
+)
 logger = logging.getLogger(__name__)
 
 
 def os_failure(exc: OSError) -> typer.Exit:
-    """A write that failed (a full disk, a read-only folder) as one line with the fix."""
-    where = f" writing {exc.filename}" if exc.filename else ""
+    """A failed write as the shared one line, plus where a rag project can write instead."""
+    advice = ""
     if exc.errno == errno.ENOSPC:
-        return fail(
-            f"no space left on the device{where}: free some space, or point INDEX_DIR, "
-            "RESULTS_DIR and EMBEDDING_CACHE_DIR at another disk; the previous index is kept"
+        advice = (
+            "; or point INDEX_DIR, RESULTS_DIR and EMBEDDING_CACHE_DIR at another disk"
+            " (the previous index is kept)"
         )
-    return fail(f"{exc.strerror or exc}{where}: check that the folder exists and is writable")
+    return fail(describe_os_error(exc) + advice)
 
 
 def with_corpus(settings: Settings, corpus: Path | None) -> Settings:
@@ -72,7 +47,7 @@ def ingest(corpus: CorpusOption = None) -> None:
     from .corpus import CorpusError
     from .pipeline import ingest as run_ingest
 
-    settings = with_corpus(settings_or_exit(), corpus)
+    settings = with_corpus(get_settings(), corpus)
     try:
         report = run_ingest(settings, progress=True)
     except (CorpusError, ValueError) as exc:
@@ -92,7 +67,7 @@ def evaluate(corpus: CorpusOption = None) -> None:
     from .corpus import CorpusError
     from .evaluation import evaluate as run_evaluation
 
-    settings = with_corpus(settings_or_exit(), corpus)
+    settings = with_corpus(get_settings(), corpus)
     try:
         report = run_evaluation(settings)
     except (CorpusError, ValueError) as exc:
@@ -125,7 +100,7 @@ def query(
     from .index import IndexNotFoundError
     from .pipeline import load_engine
 
-    settings = with_corpus(settings_or_exit(), corpus)
+    settings = with_corpus(get_settings(), corpus)
     try:
         engine = load_engine(settings)
     except (IndexNotFoundError, CorpusError, ValueError) as exc:
@@ -151,7 +126,7 @@ def benchmark(
     from .index import IndexNotFoundError
     from .pipeline import load_engine
 
-    settings = with_corpus(settings_or_exit(), corpus)
+    settings = with_corpus(get_settings(), corpus)
     try:
         engine = load_engine(settings)
     except (IndexNotFoundError, CorpusError, ValueError) as exc:
@@ -186,7 +161,7 @@ def report(
     from .readme import MissingSectionError, ReportError
     from .report import write_report
 
-    settings = with_corpus(settings_or_exit(), corpus)
+    settings = with_corpus(get_settings(), corpus)
     try:
         figure = write_report(settings.results_dir, readme, settings.corpus_path)
     except (ReportError, MissingSectionError, OSError) as exc:
@@ -203,4 +178,4 @@ def serve(
     """Serve the API with uvicorn (CORPUS_PATH: refuse an index of other documents)."""
     from .service import serve as run_server
 
-    run_server(f"{__package__}.api:create_app", settings_or_exit(), host, port, workers)
+    run_server(f"{__package__}.api:create_app", get_settings(), host, port, workers)
