@@ -32,7 +32,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from baking import bake
+from baking import bake, silenced_stdout
+from cookiecutter.main import cookiecutter
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
@@ -173,6 +174,32 @@ def quality(project: Path, label: str) -> list[str]:
     return [*lines, ""]
 
 
+def measure_before(commit: str, folder: Path) -> tuple[float, float]:
+    """Seconds of `make ingest` then `make evaluate` as the template at `commit` does
+    them (today's code, baked from `git archive`), in the same run."""
+    template = folder / "template"
+    template.mkdir(parents=True)
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", commit], capture_output=True, check=True
+    )
+    subprocess.run(["tar", "-x", "-C", str(template)], input=archive.stdout, check=True)
+    with silenced_stdout():
+        project = Path(
+            cookiecutter(
+                str(template),
+                no_input=True,
+                output_dir=str(folder / "out"),
+                extra_context={"variant": "rag", "init_git": "no"},
+            )
+        )
+    env = project_env() | use_local_torch(project)
+    subprocess.run(["uv", "sync", "--quiet"], cwd=project, env=env, check=True)
+    env |= {"UV_OFFLINE": "1"}
+    ingest_s, _ = make(project, env, "ingest")
+    evaluate_s, _ = make(project, env, "evaluate")
+    return ingest_s, evaluate_s
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -180,6 +207,11 @@ def main() -> None:
     )
     parser.add_argument("--skip-timing", action="store_true", help="quality only")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--before",
+        default="",
+        help="a commit of this template to time as today's code in the same run",
+    )
     args = parser.parse_args()
     started = time.perf_counter()
     report: list[str] = []
@@ -189,6 +221,9 @@ def main() -> None:
         subprocess.run(["uv", "sync", "--quiet"], cwd=project, env=env, check=True)
         env |= {"UV_OFFLINE": "1"}
 
+        before: tuple[float, float] | None = None
+        if args.before and not args.skip_timing:
+            before = measure_before(args.before, Path(scratch) / "before")
         ingest_s, _ = make(project, env, "ingest")
         if not args.skip_timing:
             cold_env = env | {
@@ -214,6 +249,16 @@ def main() -> None:
                 f"{again_s / cold_s:.2f}x.",
                 "",
             ]
+            if before:
+                old_ingest, old_s = before
+                report += [
+                    f"The template at {args.before} (today's code), same run: "
+                    f"make ingest "
+                    f"{old_ingest:.1f} s, then make evaluate {old_s:.1f} s. Evaluate "
+                    f"after ingest now takes {warm_s / old_s:.2f}x that; again "
+                    f"{again_s / old_s:.2f}x.",
+                    "",
+                ]
         else:
             make(project, env, "evaluate")
         report += quality(project, "Bundled handbook")
