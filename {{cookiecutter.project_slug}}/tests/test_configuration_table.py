@@ -21,7 +21,8 @@ def test_a_renamed_or_new_setting_changes_the_table() -> None:
 def test_make_docs_writes_the_table_between_the_markers(tmp_path: Path) -> None:
     readme = tmp_path / "README.md"
     readme.write_text(
-        "Intro.\n<!-- results:configuration -->\nstale table\n<!-- /results:configuration -->\nEnd.\n"
+        "Intro.\n<!-- results:configuration -->\nstale table\n"
+        "<!-- /results:configuration -->\nEnd.\n"
     )
 
     main(readme)

@@ -25,7 +25,7 @@ from .config import PROJECT
 from .dataset import INSTRUCTION, LABELS
 from .evaluation import normalize
 from .logs import configure_logging
-from .service import ServiceState, instrument
+from .service import ServiceState, api_app, instrument
 from .settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -297,7 +297,7 @@ def create_app(
         yield
         slot.loading.cancel()
 
-    app = FastAPI(title=PROJECT, version=__version__, lifespan=lifespan)
+    app = api_app(PROJECT, __version__, lifespan)
     app.state.model_slot = slot
     instrument(app, state, settings)
 
