@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import time
 import uuid
@@ -31,10 +32,13 @@ from docker_engine import (
 
 from support import (
     CHURNING_ACCOUNT,
+    TINY_TRAIN,
     call,
     free_port,
     install_with_local_torch,
     make,
+    poll,
+    save_qwen2_folder,
 )
 
 ACCOUNT = CHURNING_ACCOUNT
@@ -240,3 +244,70 @@ def test_a_container_whose_model_never_loads_reports_unhealthy(
         subprocess.run([client, "rm", "-f", name], capture_output=True, check=False)
 
     assert status == "unhealthy"
+
+
+@pytest.fixture
+def local_base_image(
+    client: str, fresh_bake: Callable[[Mapping[str, str]], Path]
+) -> Iterator[str]:
+    """A fine-tuning image whose adapter was trained on a base from a local folder
+    (`BASE_MODEL=<folder>`), built after that folder is gone."""
+    project = fresh_bake({"variant": "fine-tuning", "init_git": "no"})
+    torch_env = install_with_local_torch(project)
+    builder = None
+    if torch_env:
+        builder = ensure_wheelhouse_builder(Path(torch_env["UV_FIND_LINKS"]))
+    folder = save_qwen2_folder(project, project.parent / "qwen2-base", torch_env)
+    make(
+        project,
+        "train",
+        extra_env={**torch_env, **TINY_TRAIN, "BASE_MODEL": str(folder)},
+    )
+    shutil.rmtree(folder)
+    tag = f"ml-portfolio-test/fine-tuning-local:{uuid.uuid4().hex[:8]}"
+    sh(
+        client,
+        "build",
+        *build_args(builder),
+        "-t",
+        tag,
+        str(project),
+        timeout=1800,
+        env=buildkit_env(),
+    )
+    try:
+        yield tag
+    finally:
+        subprocess.run([client, "rmi", "-f", tag], capture_output=True, check=False)
+
+
+def test_a_base_from_a_local_folder_ships_inside_the_image(
+    client: str, local_base_image: str
+) -> None:
+    port = free_port()
+    name = f"fine-tuning-local-{uuid.uuid4().hex[:8]}"
+    read_only = ("--read-only", "--tmpfs", "/tmp")  # noqa: S108 - the container's own
+    sh(
+        client,
+        "run",
+        "-d",
+        "--name",
+        name,
+        *read_only,
+        "-p",
+        f"127.0.0.1:{port}:8000",
+        local_base_image,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        ready = poll(f"{base}/ready", lambda status, _: status == 200, 180)
+        answered = call(f"{base}/generate", {"prompt": MESSAGE})
+    finally:
+        logs = subprocess.run(
+            [client, "logs", name], capture_output=True, text=True, check=False
+        )
+        subprocess.run([client, "rm", "-f", name], capture_output=True, check=False)
+
+    assert ready[0] == 200, f"{ready}\n{logs.stdout}{logs.stderr}"
+    assert answered[0] == 200, answered
+    assert json.loads(answered[1])["model_version"] == "qwen2-base+lora"

@@ -21,6 +21,8 @@ from pathlib import Path
 import pytest
 
 from support import (
+    STEPS,
+    TINY_TRAIN,
     bounded_load,
     call,
     figure_stats,
@@ -30,21 +32,9 @@ from support import (
     poll,
     project_env,
     running_api,
+    save_qwen2_folder,
+    schema_fuzz,
 )
-
-# `make train` of the tiny model in well under a minute on 2 cores: 100 steps of 16
-# (four epochs: it learns the bundled task), one torch thread (tiny matrices lose to
-# thread contention: 6 s against 49 s on a busy runner), fewer bootstrap resamples.
-STEPS = 100
-TINY_TRAIN = {
-    "BASE_MODEL": "tiny",
-    "MAX_STEPS": str(STEPS),
-    "BATCH_SIZE": "16",
-    "LEARNING_RATE": "1e-2",
-    "BOOTSTRAP_SAMPLES": "200",
-    "PROGRESS": "false",
-    "OMP_NUM_THREADS": "1",
-}
 
 
 def _interval(estimate: Mapping[str, float]) -> str:
@@ -167,8 +157,14 @@ def _train_and_report(
         routed = call(f"{base}/generate", {"prompt": "Hi, why did my bill go up."})
         outage = {"prompt": "the app is down"}
         load = bounded_load(f"{base}/generate", outage, requests=100)
+        # A prompt within MAX_PROMPT_CHARS can still be over MAX_PROMPT_TOKENS (one
+        # character may be several tokens): JSON Schema cannot say so, and that 422
+        # is documented. Every other check runs.
+        unexpressible = ("positive_data_acceptance",)
+        fuzzed = schema_fuzz(base, max_examples=50, exclude=unexpressible)
 
     assert ready[0] == 200, ready
+    assert "No issues found" in fuzzed
     assert json.loads(routed[1])["label"] == "billing"
     assert (load["requests"], load["errors"]) == (100, 0)
 
@@ -204,38 +200,12 @@ def _unreachable_hub_fails_at_once(project: Path, torch_env: dict[str, str]) -> 
     print(f"unreachable hub: make train stopped after {seconds:.1f} s")
 
 
-# A small Qwen2 (the default base's architecture) with its tokenizer and chat template,
-# saved the way a downloaded model lies in a folder. PACKAGE is the import name.
-SAVE_QWEN2_FOLDER = """
-import sys
-from pathlib import Path
-from PACKAGE import dataset, modeling, train
-splits = {"train": dataset.load_jsonl(Path("data") / "train.jsonl")}
-tokenizer = modeling.train_tiny_tokenizer(train.tiny_corpus(splits), 512)
-model = modeling.build_tiny_model(
-    tokenizer, modeling.TinyShape(architecture="qwen2", kv_heads=2), seed=0
-)
-model.save_pretrained(sys.argv[1])
-tokenizer.save_pretrained(sys.argv[1])
-"""
-
-
 def _local_folder_base_trains_and_serves(
     project: Path, torch_env: dict[str, str]
 ) -> None:
     """`BASE_MODEL=<folder>`: trains, exports with the base inside, and serves after the
     folder is gone (what an image, or another machine, sees)."""
-    folder = project.parent / "qwen2-base"
-    script = SAVE_QWEN2_FOLDER.replace("PACKAGE", project.name.replace("-", "_"))
-    flags = torch_env.get("UV_FLAGS", "").split()
-    subprocess.run(
-        ["uv", "run", *flags, "python", "-c", script, str(folder)],
-        cwd=project,
-        env=project_env(UV_OFFLINE="1", **torch_env),
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
+    folder = save_qwen2_folder(project, project.parent / "qwen2-base", torch_env)
     assert json.loads((folder / "config.json").read_text())["model_type"] == "qwen2"
     assert "chat_template" in " ".join(path.name for path in folder.iterdir())
 

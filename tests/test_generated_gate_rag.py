@@ -23,6 +23,7 @@ from support import (
     make,
     poll,
     running_api,
+    schema_fuzz,
 )
 
 
@@ -55,6 +56,8 @@ def _serve_and_query(
         }
         metrics_text = call(f"{base}/metrics")[1]
         load = bounded_load(f"{base}/query", {"question": question}, requests=200)
+        fuzzed = schema_fuzz(base, max_examples=50)
+    assert "No issues found" in fuzzed
     return served, metrics_text, load
 
 

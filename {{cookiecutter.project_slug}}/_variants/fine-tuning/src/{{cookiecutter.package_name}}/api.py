@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from . import __version__
 from .config import PROJECT
+from .contract import JsonBool, JsonInt
 from .dataset import INSTRUCTION, LABELS
 from .evaluation import normalize
 from .logs import configure_logging
@@ -59,9 +60,9 @@ class GenerateRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     prompt: str = Field(min_length=1, description="The user message.")
-    max_new_tokens: int = Field(default=8, ge=1)
-    use_adapter: bool = Field(default=True, description="False answers with the base model.")
-    task_instruction: bool = Field(
+    max_new_tokens: JsonInt = Field(default=8, ge=1)
+    use_adapter: JsonBool = Field(default=True, description="False answers with the base model.")
+    task_instruction: JsonBool = Field(
         default=True, description="Wrap the prompt in the routing instruction it was tuned on."
     )
 
@@ -78,10 +79,15 @@ def bounded_request(max_prompt_chars: int, max_new_tokens_cap: int) -> type[Gene
         __base__=GenerateRequest,
         prompt=(
             str,
-            Field(min_length=1, max_length=max_prompt_chars, description="The user message."),
+            Field(
+                min_length=1,
+                max_length=max_prompt_chars,
+                description="The user message; also at most MAX_PROMPT_TOKENS tokens "
+                "once in the chat template (a 422 says so).",
+            ),
         ),
         max_new_tokens=(
-            int,
+            JsonInt,
             Field(default=min(8, max_new_tokens_cap), ge=1, le=max_new_tokens_cap),
         ),
     )

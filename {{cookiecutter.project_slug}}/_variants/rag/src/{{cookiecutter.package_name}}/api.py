@@ -25,7 +25,7 @@ from .corpus import CorpusError
 from .index import IndexNotFoundError, ScoredChunk
 from .logs import configure_logging
 from .pipeline import Engine, load_engine
-from .service import ServiceState, instrument
+from .service import ServiceState, api_app, instrument
 from .settings import RetrieverName, Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -219,11 +219,7 @@ def create_app(settings: Settings | None = None, loader: EngineLoader = load_eng
         if slot.llm is not None:
             await slot.llm.aclose()
 
-    app = FastAPI(
-        title=PROJECT,
-        version=__version__,
-        lifespan=lifespan,
-    )
+    app = api_app(PROJECT, __version__, lifespan)
     app.state.engine_slot = slot
     instrument(app, state, settings)
 

@@ -12,8 +12,9 @@ import numpy as np
 import pandas as pd
 from pydantic import ValidationError
 
+from .contract import FROM_TEXT
 from .files import atomic_path
-from .schema import FEATURES, FROM_TEXT, TARGET, Customer
+from .schema import FEATURES, TARGET, Customer
 
 CONTRACT_EFFECT = {"month-to-month": 1.1, "one-year": -0.3, "two-year": -1.4}
 PAYMENT_EFFECT = {"card": -0.1, "bank-transfer": -0.2, "electronic-check": 0.5}

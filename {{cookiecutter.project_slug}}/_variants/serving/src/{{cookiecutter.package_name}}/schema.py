@@ -2,16 +2,9 @@
 
 from typing import Annotated, Any, Literal
 
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Discriminator,
-    Field,
-    Tag,
-    ValidationInfo,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+
+from .contract import JsonBool, JsonFloat, JsonInt
 
 Contract = Literal["month-to-month", "one-year", "two-year"]
 PaymentMethod = Literal["card", "bank-transfer", "electronic-check"]
@@ -19,36 +12,13 @@ PaymentMethod = Literal["card", "bank-transfer", "electronic-check"]
 MAX_BATCH_SIZE = 1000
 # An account has six fields; a body with far more is refused before each is checked.
 MAX_FIELDS = 32
-# Validation context of the CSV loader, whose rows arrive as text to be parsed.
-FROM_TEXT = {"from_text": True}
-
-
-def _from_text(info: ValidationInfo) -> bool:
-    return bool(info.context and info.context.get("from_text"))
-
-
-def _number(value: Any, info: ValidationInfo) -> Any:
-    """A JSON number, as the schema publishes: `"12"` and `true` are not numbers."""
-    if isinstance(value, str | bool) and not _from_text(info):
-        raise ValueError("must be a JSON number")
-    return value
-
-
-def _boolean(value: Any, info: ValidationInfo) -> Any:
-    """`true` or `false`, as the schema publishes: `0` and `"yes"` are not booleans."""
-    if not isinstance(value, bool) and not _from_text(info):
-        raise ValueError("must be true or false")
-    return value
-
-
-Number = BeforeValidator(_number)
 
 
 class Customer(BaseModel):
     """One account's features, as they arrive at training time and at the API.
 
     The API accepts exactly what its schema publishes (JSON numbers and booleans,
-    no text to coerce); the CSV loader validates with FROM_TEXT to parse its text.
+    no text to coerce); the CSV loader validates with contract.FROM_TEXT to parse it.
     """
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
@@ -63,18 +33,12 @@ class Customer(BaseModel):
             )
         return data
 
-    tenure_months: Annotated[int, Number] = Field(
-        ge=0, le=600, description="Months since the account opened."
-    )
-    monthly_charges: Annotated[float, Number] = Field(
-        ge=0, le=10_000, description="Current monthly bill."
-    )
-    support_calls: Annotated[int, Number] = Field(
-        ge=0, le=1_000, description="Support calls in the last 90 days."
-    )
+    tenure_months: JsonInt = Field(ge=0, le=600, description="Months since the account opened.")
+    monthly_charges: JsonFloat = Field(ge=0, le=10_000, description="Current monthly bill.")
+    support_calls: JsonInt = Field(ge=0, le=1_000, description="Support calls in the last 90 days.")
     contract: Contract
     payment_method: PaymentMethod
-    has_internet: Annotated[bool, BeforeValidator(_boolean)]
+    has_internet: JsonBool
 
 
 FEATURES: tuple[str, ...] = tuple(Customer.model_fields)
