@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from . import __version__
 from .answer import ABSTAINED, EXTRACTIVE, Answer, LLMClient, LLMError, extractive_answer
 from .config import PROJECT
+from .contract import JsonBool, JsonInt
 from .corpus import CorpusError
 from .index import IndexNotFoundError, ScoredChunk
 from .logs import configure_logging
@@ -36,20 +37,20 @@ EngineLoader = Callable[[Settings], Engine]
 class QueryRequest(BaseModel):
     """The request contract; `bounded_request` adds this server's question limit to it.
 
-    Strict: unknown fields, and values of another JSON type ("5" for 5, 0 for false),
+    Exact: unknown fields, and values of another JSON type ("5" for 5, 0 for false),
     are refused with a 422 naming the field, exactly as the published schema says.
     """
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid")
 
     question: str = Field(
         min_length=1,
         pattern=r"\S",
         description="At most MAX_QUESTION_CHARS characters (default 2000), not blank.",
     )
-    top_k: int = Field(default=5, ge=1, le=50)
+    top_k: JsonInt = Field(default=5, ge=1, le=50)
     retriever: RetrieverName | None = Field(default=None, description="Default: RETRIEVER.")
-    answer: bool = Field(default=True, description="Also compose an answer from the sources.")
+    answer: JsonBool = Field(default=True, description="Also compose an answer from the sources.")
 
 
 def bounded_request(max_question_chars: int) -> type[QueryRequest]:
