@@ -89,8 +89,8 @@ def test_serving_project_trains_passes_its_gate_and_serves(
         batch = call(f"{base}/predict", {"instances": [account, account]})
         invalid = call(f"{base}/predict", account | {"tenure_months": "soon"})
         load = bounded_load(f"{base}/predict", account, requests=500)
-        fuzzed = schema_fuzz(base)
         metrics_text = call(f"{base}/metrics")[1]
+        fuzzed = schema_fuzz(base)
 
     assert ready[0] == 200, f"the API never became ready: {ready}"
     assert health == (200, '{"status":"ok"}')

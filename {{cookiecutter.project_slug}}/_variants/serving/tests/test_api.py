@@ -14,7 +14,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from {{ cookiecutter.package_name }} import registry
-from {{ cookiecutter.package_name }}.api import INLINE_ACCOUNTS, ModelSlot, create_app
+from {{ cookiecutter.package_name }}.api import (
+    INLINE_ACCOUNTS,
+    ModelSlot,
+    create_app,
+)
 from {{ cookiecutter.package_name }}.dataset import generate
 from {{ cookiecutter.package_name }}.schema import FEATURES, MAX_BATCH_SIZE
 from {{ cookiecutter.package_name }}.settings import Settings
