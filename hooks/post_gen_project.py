@@ -156,7 +156,8 @@ def shown_path(project: Path) -> str:
 
 
 # The first targets a person runs, per variant; their descriptions come from the
-# generated Makefile's `## ` comments, so the two never disagree.
+# generated Makefiles' `## ` comments, so the two never disagree.
+MAKEFILES = ("Makefile", "project.mk")
 FIRST_TARGETS = {
     "serving": ("install", "train", "check", "serve"),
     "rag": ("install", "ingest", "evaluate", "check", "serve"),
@@ -181,9 +182,11 @@ def missing_tools() -> list[str]:
 
 def next_steps(project: Path, variant: str) -> str:
     """Return the short guide printed after a successful generation."""
-    makefile = project / "Makefile"
-    text = makefile.read_text(encoding="utf-8") if makefile.is_file() else ""
-    described = dict(MAKE_HELP.findall(text))
+    described: dict[str, str] = {}
+    for name in MAKEFILES:
+        makefile = project / name
+        if makefile.is_file():
+            described.update(MAKE_HELP.findall(makefile.read_text(encoding="utf-8")))
     targets = FIRST_TARGETS.get(variant, ("install", "check"))
     width = max(len(target) for target in targets)
     lines = [f"Generated {project.name}."]

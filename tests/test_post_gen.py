@@ -210,12 +210,14 @@ def test_next_steps_name_the_folder_and_make_targets_that_exist(
     out = capfd.readouterr().out
     assert f"cd {project}" in out or f"cd {project.name}" in out
     named = re.findall(r"^  make ([\w-]+) +# (.+)$", out, re.MULTILINE)
-    makefile = (project / "Makefile").read_text(encoding="utf-8")
+    makefiles = "\n".join(
+        (project / name).read_text(encoding="utf-8") for name in ("Makefile", "project.mk")
+    )
     assert named[0][0] == "install"
     assert {"install", "check", "serve"} <= {target for target, _ in named}
     for target, description in named:
         pattern = rf"^{re.escape(target)}:.*## {re.escape(description)}$"
-        assert re.search(pattern, makefile, re.MULTILINE), target
+        assert re.search(pattern, makefiles, re.MULTILINE), target
 
 
 def test_existing_project_folder_is_never_overwritten(

@@ -14,7 +14,7 @@ PROJECT = "{{ cookiecutter.project_slug }}"
 
 
 class ProjectSettings(BaseSettings):
-    """Tracking, registry and HTTP settings common to every variant."""
+    """Tracking, registry and HTTP settings that every command shares."""
 
     model_config = SettingsConfigDict(
         env_file=".env",
@@ -26,7 +26,8 @@ class ProjectSettings(BaseSettings):
     mlflow_tracking_uri: str = Field(
         default="sqlite:///mlflow.db",
         min_length=1,
-        description="Where runs and the model registry live; a server URL in production.",
+        description="Where runs and the model registry live: a local SQLite file, or a "
+        "tracking server such as http://localhost:5000 (`docker compose up`).",
     )
     experiment_name: str = Field(
         default=PROJECT, min_length=1, description="MLflow experiment the runs are grouped under."

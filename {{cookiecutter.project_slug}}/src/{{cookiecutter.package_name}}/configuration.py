@@ -1,17 +1,19 @@
 """The configuration reference, written from the settings model itself.
 
 `make docs` rewrites the README's configuration table (between the
-`<!-- results:configuration -->` markers) from each setting's name, default,
-limits and description, so the documentation cannot drift from the code; the
-project's tests fail when it has.
+`<!-- results:configuration -->` markers) and `.env.example` from each setting's
+name, default, limits and description, so the documentation cannot drift from
+the code; the project's tests fail when it has.
 """
 
+import textwrap
 from pathlib import Path
 from typing import Literal, get_args, get_origin
 
 from pydantic import BaseModel, SecretStr
 from pydantic.fields import FieldInfo
 
+from .files import write_text
 from .readme import update_sections
 
 SECTION = "configuration"
@@ -58,12 +60,55 @@ def table(model: type[BaseModel]) -> str:
     return "\n".join(lines)
 
 
-def main(readme: Path = Path("README.md")) -> None:
-    """`make docs`: rewrite the README's configuration table from the settings."""
+ENV_HEADER = """\
+# Copy to .env and edit: every variable is optional and the values below are the
+# defaults. Real environment variables take precedence over .env.
+# Written by `make docs` from the settings model; edit the descriptions there.
+"""
+
+
+def _groups(model: type[BaseModel]) -> list[tuple[str, list[str]]]:
+    """Settings by the class that declares them, the shared ones first."""
+    groups: list[tuple[str, list[str]]] = []
+    for cls in reversed(model.__mro__):
+        own = [name for name in vars(cls).get("__annotations__", {}) if name in model.model_fields]
+        if own:
+            title = (cls.__doc__ or cls.__name__).strip().splitlines()[0]
+            groups.append((title, own))
+    return groups
+
+
+def env_example(model: type[BaseModel]) -> str:
+    """`.env.example`: every setting with its description, limits and default.
+
+    A setting with no default (or a secret) is left commented out, so copying the
+    file to `.env` changes nothing until a line is edited.
+    """
+    blocks = [ENV_HEADER]
+    for title, names in _groups(model):
+        lines = [f"# --- {title}"]
+        for name in names:
+            field = model.model_fields[name]
+            about = field.description or ""
+            bounds = limits(field).replace("`", "")
+            if bounds:
+                about = f"{about} ({bounds})" if about else bounds
+            wrapped = textwrap.wrap(about, width=86, initial_indent="# ", subsequent_indent="# ")
+            lines += ["", *wrapped]
+            value = default_text(field)
+            unset = value == "unset"
+            lines.append(f"# {variable(name)}=" if unset else f"{variable(name)}={value}")
+        blocks.append("\n".join(lines) + "\n")
+    return "\n".join(blocks)
+
+
+def main(readme: Path = Path("README.md"), example: Path = Path(".env.example")) -> None:
+    """`make docs`: rewrite the README's configuration table and `.env.example`."""
     from .settings import Settings
 
     update_sections(readme, {SECTION: table(Settings)})
-    print(f"updated the configuration table in {readme}")
+    write_text(example, env_example(Settings))
+    print(f"updated the configuration table in {readme} and {example}")
 
 
 if __name__ == "__main__":

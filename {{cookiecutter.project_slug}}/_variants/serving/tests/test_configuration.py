@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from {{ cookiecutter.package_name }}.configuration import SECTION, table, variable
+from {{ cookiecutter.package_name }}.configuration import SECTION, table
 from {{ cookiecutter.package_name }}.readme import replace_section
 from {{ cookiecutter.package_name }}.settings import Settings
 
@@ -19,12 +19,3 @@ def test_every_setting_says_what_it_does() -> None:
     silent = [name for name, field in Settings.model_fields.items() if not field.description]
 
     assert silent == []
-
-
-def test_every_setting_is_in_the_env_example() -> None:
-    example = (PROJECT / ".env.example").read_text(encoding="utf-8")
-    named = {line.lstrip("# ").split("=", 1)[0] for line in example.splitlines() if "=" in line}
-
-    missing = [variable(name) for name in Settings.model_fields if variable(name) not in named]
-
-    assert missing == []

@@ -10,7 +10,7 @@ from .tracking import champion_uri
 
 
 class Settings(ProjectSettings):
-    """Every value can be set by an environment variable of the same name."""
+    """Serving: training data, promotion thresholds, the served model and drift."""
 
     data_path: Path = Field(default=Path("data/churn.csv"), description="Training data (CSV).")
     test_size: float = Field(
