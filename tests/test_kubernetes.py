@@ -91,3 +91,14 @@ def test_every_replica_has_requests_and_limits(project: Path) -> None:
 
     assert set(resources) == {"requests", "limits"}
     assert set(resources["requests"]) == set(resources["limits"]) == {"cpu", "memory"}
+
+
+def test_compose_checks_the_app_as_the_image_and_the_cluster_do(project: Path) -> None:
+    """Readiness, not liveness, makes the app healthy: one path in all three places."""
+    compose = yaml.safe_load((project / "compose.yaml").read_text(encoding="utf-8"))
+    probe = " ".join(compose["services"]["app"]["healthcheck"]["test"])
+    container = _container(project)
+    port = container["ports"][0]["containerPort"]
+    path = container["readinessProbe"]["httpGet"]["path"]
+
+    assert f"127.0.0.1:{port}{path}" in probe

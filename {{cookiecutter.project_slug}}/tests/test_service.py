@@ -1,6 +1,8 @@
 import asyncio
+import contextlib
 import json
 import re
+import select
 import socket
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -9,15 +11,19 @@ from contextlib import asynccontextmanager
 import httpx
 import pytest
 import uvicorn
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel
 
+from {{ cookiecutter.package_name }} import service
 from {{ cookiecutter.package_name }}.config import ProjectSettings
 from {{ cookiecutter.package_name }}.service import (
     DOCS_ASSETS,
+    INLINE_BODY_BYTES,
     MAX_ERRORS_SHOWN,
     REQUEST_ID_HEADER,
     IdleTimeoutHttpToolsProtocol,
+    ObservabilityMiddleware,
+    OffLoopRoute,
     ServiceState,
     api_app,
     instrument,
@@ -83,7 +89,24 @@ def _app(
     async def boom() -> None:
         raise RuntimeError("bug")
 
+    app.state.bulk_threads = []
+    offloop = APIRouter(route_class=OffLoopRoute)
+
+    @offloop.post("/bulk")
+    async def bulk(payload: list[Payload]) -> dict[str, int]:
+        app.state.bulk_threads.append(threading.get_ident())
+        return {"rows": len(payload)}
+
+    app.include_router(offloop)
     return app, state
+
+
+def _guard(app: FastAPI) -> ObservabilityMiddleware:
+    """The app's guarding middleware (built with the stack on the first request)."""
+    layer = app.middleware_stack
+    while not isinstance(layer, ObservabilityMiddleware):
+        layer = getattr(layer, "app")  # noqa: B009 - ASGI layers are untyped here
+    return layer
 
 
 @pytest.fixture
@@ -307,6 +330,7 @@ async def test_over_the_concurrency_limit_a_request_gets_503_with_retry_after_at
 
     assert refused.status_code == 503
     assert refused.headers["Retry-After"] == "1"
+    assert refused.headers["Connection"] == "close"
     assert "MAX_CONCURRENT_REQUESTS=2" in refused.json()["detail"]
     assert ready.status_code == 503  # not ready, but answered: probes are never refused
     assert "reason" in ready.json()
@@ -375,6 +399,36 @@ def test_a_connection_that_never_sends_a_request_is_closed(idle_server: int) -> 
     assert closed
 
 
+def test_a_request_whose_headers_drip_in_is_answered_408_and_closed(idle_server: int) -> None:
+    with socket.create_connection(("127.0.0.1", idle_server), timeout=10) as slow:
+        answer = b""
+        # One header byte every 0.3 s: never idle for the 1 s timeout, never complete.
+        for byte in b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 40:
+            try:
+                slow.sendall(bytes([byte]))
+            except OSError:
+                break
+            readable, _, _ = select.select([slow], [], [], 0.3)
+            if readable:
+                break
+        with contextlib.suppress(OSError):
+            answer = slow.recv(1024)
+
+    assert answer.startswith(b"HTTP/1.1 408 ")
+    assert answer.endswith(b"request headers took longer than CLIENT_TIMEOUT_SECONDS")
+
+
+def test_a_keep_alive_connection_serves_requests_sent_within_the_timeout(idle_server: int) -> None:
+    with socket.create_connection(("127.0.0.1", idle_server), timeout=10) as client:
+        answers = []
+        for _ in range(3):
+            client.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            answers.append(client.recv(4096))
+            threading.Event().wait(0.5)  # under the 1 s timeout, twice over in all
+
+    assert all(answer.startswith(b"HTTP/1.1 200 ") for answer in answers)
+
+
 def test_serve_on_a_taken_port_stops_with_one_line_naming_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -425,3 +479,103 @@ async def test_documentation_requests_are_labelled_not_unmatched(
     assert counted("/openapi.json") == 1.0
     assert counted(DOCS_ASSETS) == 1.0
     assert counted("unmatched") is None
+
+
+async def test_probes_are_not_counted_against_the_concurrency_limit() -> None:
+    app, state = _app(max_concurrent_requests=1)
+    seen: list[int] = []
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        await client.get("/health")
+        state.before_scrape.append(lambda: seen.append(_guard(app).in_progress))
+        held = asyncio.create_task(client.get("/slow"))
+        while app.state.entered < 1:
+            await asyncio.sleep(0)
+        scraped = await client.get("/metrics")
+        app.state.release.set()
+        await held
+
+    # The scrape ran while a request held the only place: it was served, and it
+    # counted as nothing (a slow scrape must not take a prediction's place).
+    assert scraped.status_code == 200
+    assert seen == [1]
+    assert _guard(app).in_progress == 0
+
+
+async def test_refusals_are_logged_once_per_interval_with_their_count(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app, _ = _app(max_concurrent_requests=1)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        held = asyncio.create_task(client.get("/slow"))
+        while app.state.entered < 1:
+            await asyncio.sleep(0)
+        with caplog.at_level("INFO", logger=service.__name__):
+            refused = [await client.post("/echo", json={"n": 1}) for _ in range(5)]
+            quiet = [record for record in caplog.records if record.name == service.__name__]
+            monkeypatch.setattr(service, "REFUSAL_LOG_SECONDS", 0.0)
+            app.state.release.set()
+            await held
+            await client.post("/echo", json={"n": 2})
+
+    assert [response.status_code for response in refused] == [503] * 5
+    assert quiet == []  # five refusals within a second: not one line each
+    summary = [record for record in caplog.records if record.levelname == "WARNING"]
+    assert len(summary) == 1
+    assert getattr(summary[0], "refused") == 5  # noqa: B009 - a log record's extra
+
+
+async def test_a_large_body_is_handled_off_the_event_loop_and_a_small_one_on_it() -> None:
+    app, _ = _app(max_body_bytes=1_000_000)
+    loop_thread = threading.get_ident()
+    rows = [{"n": i} for i in range(2_000)]
+    assert len(json.dumps(rows)) > INLINE_BODY_BYTES
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        small = await client.post("/bulk", json=rows[:3])
+        large = await client.post("/bulk", json=rows)
+        invalid = await client.post("/bulk", json=[{"n": "x"}] * 2_000)
+
+    assert small.json() == {"rows": 3}
+    assert large.json() == {"rows": 2_000}
+    inline, offloaded = app.state.bulk_threads
+    assert inline == loop_thread
+    assert offloaded != loop_thread
+    # Errors raised off the loop get the same bounded 422 as on it.
+    assert invalid.status_code == 422
+    assert invalid.json()["errors_total"] == 2_000
+    assert len(invalid.json()["detail"]) == MAX_ERRORS_SHOWN
+
+
+async def test_a_body_cut_short_on_an_off_loop_route_is_a_400_not_a_500() -> None:
+    app, _ = _app(max_body_bytes=1_000_000)
+    sent: list[dict[str, object]] = []
+    messages: Iterator[dict[str, object]] = iter(
+        [{"type": "http.request", "body": b"[", "more_body": True}, {"type": "http.disconnect"}]
+    )
+
+    async def receive() -> dict[str, object]:
+        return next(messages)
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/bulk",
+        "raw_path": b"/bulk",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"content-type", b"application/json")],
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
+    }
+    await app(scope, receive, send)  # type: ignore[arg-type]
+
+    assert sent[0]["status"] == 400
+    assert b"before the whole body arrived" in sent[1]["body"]  # type: ignore[operator]

@@ -13,7 +13,7 @@ import re
 import socket
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from itertools import islice
@@ -23,9 +23,11 @@ from fastapi import APIRouter, FastAPI, HTTPException, Request, Response, status
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
 from prometheus_client.exposition import generate_latest
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -44,6 +46,12 @@ MAX_INPUT_CHARS = 200
 # Operations endpoints answer even when the model endpoints are saturated.
 UNLIMITED_PATHS = frozenset({"/health", "/ready", "/metrics"})
 RETRY_AFTER_SECONDS = 1
+# Bodies up to this size are decoded, validated and answered on the event loop; larger
+# ones in a worker thread (see OffLoopRoute).
+INLINE_BODY_BYTES = 8192
+# Under overload one log line per refusal would cost more than the refusal itself:
+# refusals are counted and logged once per this many seconds instead.
+REFUSAL_LOG_SECONDS = 1.0
 
 
 @dataclass
@@ -241,11 +249,16 @@ class ObservabilityMiddleware:
         self.max_body_bytes = settings.max_body_bytes
         self.max_concurrent = settings.max_concurrent_requests
         self.client_timeout = settings.client_timeout_seconds
+        # Requests on limited paths in progress: probes are neither refused nor counted,
+        # so a slow scrape never takes a place that a prediction needs.
         self.in_progress = 0
+        self.refused = 0
+        self.refusals_logged_at = time.monotonic()
 
     def _refusal(self, scope: Scope, headers: Headers, request_id: str) -> JSONResponse | None:
         """A 503 when busy or a 413 for a declared oversize body; None to go ahead."""
         if scope["path"] not in UNLIMITED_PATHS and self.in_progress >= self.max_concurrent:
+            self.refused += 1
             return JSONResponse(
                 {
                     "detail": f"busy: {self.in_progress} requests in progress "
@@ -254,7 +267,8 @@ class ObservabilityMiddleware:
                     "request_id": request_id,
                 },
                 status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
-                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+                # Closing spares the server the rest of a large body it will never use.
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS), "Connection": "close"},
             )
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self.max_body_bytes:
@@ -319,6 +333,8 @@ class ObservabilityMiddleware:
             refusal = self._refusal(scope, headers, request_id)
             if refusal is not None:
                 await refusal(scope, receive, send_with_id)
+            elif scope["path"] in UNLIMITED_PATHS:
+                await self.app(scope, self._guarded(receive), send_with_id)
             else:
                 self.in_progress += 1
                 try:
@@ -345,6 +361,10 @@ class ObservabilityMiddleware:
         if self.metrics:
             self.state.metrics.requests.labels(method, route, str(status_code)).inc()
             self.state.metrics.latency.labels(method, route).observe(elapsed)
+        if self.refused:
+            self._log_refusals()
+            if status_code == status.HTTP_503_SERVICE_UNAVAILABLE:
+                return
         logger.info(
             "request",
             extra={
@@ -355,6 +375,51 @@ class ObservabilityMiddleware:
                 "duration_ms": round(elapsed * 1000, 3),
             },
         )
+
+    def _log_refusals(self) -> None:
+        """One warning per REFUSAL_LOG_SECONDS with the number of busy refusals."""
+        now = time.monotonic()
+        if now - self.refusals_logged_at < REFUSAL_LOG_SECONDS:
+            return
+        logger.warning(
+            "busy: requests refused with 503",
+            extra={
+                "refused": self.refused,
+                "seconds": round(now - self.refusals_logged_at, 3),
+                "max_concurrent_requests": self.max_concurrent,
+            },
+        )
+        self.refused, self.refusals_logged_at = 0, now
+
+
+class OffLoopRoute(APIRoute):
+    """A route whose large requests are decoded, handled and encoded in a worker thread.
+
+    FastAPI parses JSON, validates it and serialises the answer on the event loop:
+    a 1,000-row batch holds the loop for tens of milliseconds, and every request
+    behind it, refusals and probes included, waits. Above INLINE_BODY_BYTES the body
+    is read on the loop, then the whole handler runs on its own loop in a thread, so
+    the concurrency limit counts real work and refusals stay fast. Endpoints on such
+    a route must not share loop-bound objects (locks, queues) with the main loop.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route_handler(request: Request) -> Response:
+            declared = request.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) <= INLINE_BODY_BYTES:
+                return await handler(request)
+            try:
+                await request.body()  # the worker reads the cached body, never the socket
+            except ClientDisconnect:
+                raise HTTPException(
+                    status.HTTP_400_BAD_REQUEST,
+                    "the connection closed before the whole body arrived",
+                ) from None
+            return await asyncio.to_thread(asyncio.run, handler(request))
+
+        return route_handler
 
 
 def _error(description: str) -> dict[str, Any]:
@@ -383,17 +448,55 @@ def instrument(app: FastAPI, state: ServiceState, settings: ProjectSettings) -> 
     app.add_middleware(ObservabilityMiddleware, state=state, settings=settings)
 
 
-# uvicorn closes an idle connection only after it has answered a request on it: a
-# client that connects and sends nothing would hold its socket forever. These arm
-# the same keep-alive timeout as soon as the connection opens.
+# uvicorn closes an idle connection only after it has answered a request on it, and
+# never times out a request whose headers arrive a byte at a time: a client that
+# connects and sends nothing, or drips its headers, would hold its socket forever.
+_HEADERS_TIMEOUT_MESSAGE = b"request headers took longer than CLIENT_TIMEOUT_SECONDS"
+_HEADERS_TIMED_OUT = (
+    b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\n"
+    b"content-length: %d\r\nconnection: close\r\n\r\n%s"
+    % (len(_HEADERS_TIMEOUT_MESSAGE), _HEADERS_TIMEOUT_MESSAGE)
+)
+
+
 class IdleTimeoutHttpToolsProtocol(HttpToolsProtocol):
-    """uvicorn's HTTP/1.1 protocol, with the idle timeout armed from the start."""
+    """uvicorn's HTTP/1.1 protocol with two more deadlines, both CLIENT_TIMEOUT_SECONDS
+    (uvicorn's keep-alive timeout): a new connection must start a request, and a
+    started request must finish its headers (then 408 and close)."""
+
+    headers_timeout_task: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)  # type: ignore[arg-type]
         self.timeout_keep_alive_task = self.loop.call_later(
             self.timeout_keep_alive, self.timeout_keep_alive_handler
         )
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._cancel_headers_timeout()
+        self.headers_timeout_task = self.loop.call_later(
+            self.timeout_keep_alive, self._headers_timed_out
+        )
+
+    def on_headers_complete(self) -> None:
+        self._cancel_headers_timeout()
+        super().on_headers_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_headers_timeout()
+        super().connection_lost(exc)
+
+    def _cancel_headers_timeout(self) -> None:
+        if self.headers_timeout_task is not None:
+            self.headers_timeout_task.cancel()
+            self.headers_timeout_task = None
+
+    def _headers_timed_out(self) -> None:
+        self.headers_timeout_task = None
+        if not self.transport.is_closing():
+            self.transport.write(_HEADERS_TIMED_OUT)
+            self.transport.close()
 
 
 def port_in_use(host: str, port: int) -> bool:

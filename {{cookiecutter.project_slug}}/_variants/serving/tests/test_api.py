@@ -14,16 +14,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from {{ cookiecutter.package_name }} import registry
-from {{ cookiecutter.package_name }}.api import (
-    INLINE_ACCOUNTS,
-    ModelSlot,
-    create_app,
-)
+from {{ cookiecutter.package_name }}.api import ModelSlot, create_app
 from {{ cookiecutter.package_name }}.dataset import generate
 from {{ cookiecutter.package_name }}.schema import FEATURES, MAX_BATCH_SIZE
 from {{ cookiecutter.package_name }}.settings import Settings
 
 from variant_fixtures import ACCOUNT, fake_model
+
+# Well over INLINE_BODY_BYTES once encoded: handled off the event loop.
+LARGE_BATCH = 100
 
 pytestmark = pytest.mark.anyio
 
@@ -321,7 +320,7 @@ async def test_a_large_batch_is_scored_off_the_event_loop(accounts: pd.DataFrame
     app = create_app(Settings(), loader=lambda _uri: slow)
     async for client in _client(app):
         batch = asyncio.create_task(
-            client.post("/predict", json={"instances": [ACCOUNT] * (INLINE_ACCOUNTS + 1)})
+            client.post("/predict", json={"instances": [ACCOUNT] * LARGE_BATCH})
         )
         while not scoring.is_set():
             await asyncio.sleep(0.01)
@@ -332,4 +331,4 @@ async def test_a_large_batch_is_scored_off_the_event_loop(accounts: pd.DataFrame
 
     assert health.status_code == 200
     assert answered_while_scoring
-    assert len(scored.json()["predictions"]) == INLINE_ACCOUNTS + 1
+    assert len(scored.json()["predictions"]) == LARGE_BATCH

@@ -15,21 +15,19 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 import pandas as pd
-from fastapi import FastAPI, HTTPException, status
-from prometheus_client import Counter, Gauge, Histogram
+from fastapi import APIRouter, FastAPI, HTTPException, status
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from . import __version__, drift, registry
 from .config import PROJECT
 from .logs import configure_logging
 from .schema import FEATURES, Batch, Customer, Prediction, PredictRequest, PredictResponse
-from .service import ServiceState, api_app, instrument
+from .service import OffLoopRoute, ServiceState, api_app, instrument
 from .settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
 
 ModelLoader = Callable[[str], registry.LoadedModel]
-# Batches up to this size are scored on the event loop; larger ones in a thread.
-INLINE_ACCOUNTS = 32
 
 
 @dataclass
@@ -39,6 +37,27 @@ class ModelSlot:
     window: deque[dict[str, object]]
     model: registry.LoadedModel | None = None
     loading: asyncio.Task[None] | None = field(default=None, repr=False)
+
+
+class ModelMetrics:
+    """What the model answers and how its inputs drift, beside the request metrics."""
+
+    def __init__(self, registry_: CollectorRegistry) -> None:
+        self.probability = Histogram(
+            "prediction_churn_probability",
+            "Distribution of predicted churn probabilities.",
+            buckets=tuple(i / 10 for i in range(1, 11)),
+            registry=registry_,
+        )
+        self.outcomes = Counter(
+            "predictions_total", "Predictions by outcome.", ["churn"], registry=registry_
+        )
+        self.drift_psi = Gauge(
+            "input_drift_psi",
+            "PSI of recent inputs against training.",
+            ["feature"],
+            registry=registry_,
+        )
 
 
 def create_app(settings: Settings | None = None, loader: ModelLoader | None = None) -> FastAPI:
@@ -53,26 +72,14 @@ def create_app(settings: Settings | None = None, loader: ModelLoader | None = No
     state = ServiceState(not_ready_reason="model is loading")
     slot = ModelSlot(window=deque(maxlen=settings.drift_window))
     sampler = random.Random(settings.seed)  # noqa: S311 - monitoring, not security
-    registry_ = state.metrics.registry
-    probability = Histogram(
-        "prediction_churn_probability",
-        "Distribution of predicted churn probabilities.",
-        buckets=tuple(i / 10 for i in range(1, 11)),
-        registry=registry_,
-    )
-    outcomes = Counter(
-        "predictions_total", "Predictions by outcome.", ["churn"], registry=registry_
-    )
-    drift_psi = Gauge(
-        "input_drift_psi", "PSI of recent inputs against training.", ["feature"], registry=registry_
-    )
+    gauges = ModelMetrics(state.metrics.registry)
 
     def refresh_drift() -> None:
         if slot.model is None or len(slot.window) < min(50, settings.drift_window):
             return
         live = pd.DataFrame(list(slot.window), columns=list(FEATURES))
         for result in drift.compare(slot.model.reference_stats, live, settings.drift_psi_alert):
-            drift_psi.labels(result.feature).set(result.psi)
+            gauges.drift_psi.labels(result.feature).set(result.psi)
 
     state.before_scrape.append(refresh_drift)
 
@@ -107,16 +114,19 @@ def create_app(settings: Settings | None = None, loader: ModelLoader | None = No
         predictions = []
         for value in scores.tolist():
             churn = value >= settings.decision_threshold
-            probability.observe(value)
-            outcomes.labels(str(churn).lower()).inc()
+            gauges.probability.observe(value)
+            gauges.outcomes.labels(str(churn).lower()).inc()
             predictions.append(Prediction(churn_probability=value, churn=churn))
         return PredictResponse(predictions=predictions, model_version=model.version)
 
-    @app.post(
+    # A large batch is decoded, scored and encoded in a worker thread (OffLoopRoute),
+    # so the event loop keeps answering probes and refusing what would only queue.
+    model_routes = APIRouter(route_class=OffLoopRoute, tags=["model"])
+
+    @model_routes.post(
         "/predict",
         response_model=PredictResponse,
         responses={503: {"description": "Model not loaded"}},
-        tags=["model"],
     )
     async def predict(body: PredictRequest) -> PredictResponse:
         """Churn probability for one account, or for `{"instances": [...]}`."""
@@ -124,11 +134,7 @@ def create_app(settings: Settings | None = None, loader: ModelLoader | None = No
         if model is None:
             raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, state.not_ready_reason)
         customers: list[Customer] = body.instances if isinstance(body, Batch) else [body]
-        # A few accounts score in well under a millisecond, less than a thread hop;
-        # a large batch goes to a thread, so the event loop keeps answering probes
-        # and the concurrency limit sees it (and refuses what would only queue).
-        if len(customers) <= INLINE_ACCOUNTS:
-            return score(model, customers)
-        return await asyncio.to_thread(score, model, customers)
+        return score(model, customers)
 
+    app.include_router(model_routes)
     return app
