@@ -1,9 +1,11 @@
-"""Baking a variant for a benchmark, without the hooks' next steps in its output."""
+"""Baking a variant for a benchmark, without the hooks' next steps in its output, and
+installing it the way the template's tests do (torch from the local CPU wheel)."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +13,10 @@ from pathlib import Path
 from cookiecutter.main import cookiecutter
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+
+# The template's tests hold the local-torch trick and the user's environment.
+from support import project_env, use_local_torch  # noqa: E402
 
 
 @contextlib.contextmanager
@@ -27,13 +33,32 @@ def silenced_stdout() -> Iterator[None]:
             os.close(saved)
 
 
-def bake(variant: str, output_dir: Path | str) -> Path:
-    """Generate `variant` (no git) from this checkout into `output_dir`."""
+def bake(variant: str, output_dir: Path | str, template: Path = REPO) -> Path:
+    """Generate `variant` (no git) from `template` (this checkout) into `output_dir`."""
     with silenced_stdout():
         project = cookiecutter(
-            str(REPO),
+            str(template),
             no_input=True,
             output_dir=str(output_dir),
             extra_context={"variant": variant, "init_git": "no"},
         )
     return Path(project)
+
+
+def bake_and_install(
+    variant: str, output_dir: Path | str, template: Path = REPO
+) -> tuple[Path, dict[str, str]]:
+    """Bake `variant`, `uv sync` it with the local CPU torch and bytecode compiled (as
+    an image or a second run has it), and return the project with the environment to
+    run its commands in: the user's, offline, writing bytecode as Python does by
+    default (a PYTHONDONTWRITEBYTECODE=1 shell recompiles every import of every run)."""
+    project = bake(variant, output_dir, template)
+    env = project_env() | use_local_torch(project)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    subprocess.run(
+        ["uv", "sync", "--quiet"],
+        cwd=project,
+        env=env | {"UV_COMPILE_BYTECODE": "1"},
+        check=True,
+    )
+    return project, env | {"UV_OFFLINE": "1"}

@@ -22,15 +22,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
-from baking import bake
-
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
-
-# The template's tests hold the local-torch trick.
-from support import project_env, use_local_torch  # noqa: E402
+from baking import bake_and_install
 
 # Runs in the baked project: `python -c MEASURE <package> <chunks> <queries>`.
 MEASURE = r"""
@@ -100,9 +93,7 @@ def main() -> None:
     args = parser.parse_args()
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as scratch:
-        project = bake("rag", scratch)
-        env = project_env() | use_local_torch(project)
-        subprocess.run(["uv", "sync", "--quiet"], cwd=project, env=env, check=True)
+        project, env = bake_and_install("rag", scratch)
         result = subprocess.run(
             [
                 "uv",

@@ -31,12 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from baking import bake
-
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
-
-from support import use_local_torch  # noqa: E402 - the template's tests hold the trick
+from baking import bake_and_install
 
 # Runs inside the baked project: `python -c MEASURE <package> <json arguments>`.
 MEASURE = r"""
@@ -164,16 +159,6 @@ for size in args["sizes"]:
 """
 
 
-def project_env() -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in {"VIRTUAL_ENV", "PYTHONPATH", "UV_PROJECT_ENVIRONMENT"}
-    }
-    env.update({"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1"})
-    return env
-
-
 def sh(*args: str, cwd: Path, env: dict[str, str]) -> str:
     result = subprocess.run(
         list(args), cwd=cwd, env=env, capture_output=True, text=True, check=False
@@ -253,12 +238,10 @@ def main() -> None:
     sizes = [int(size) for size in args.sizes.split(",") if size.strip()]
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as scratch:
-        project = bake("rag", scratch)
-        env = project_env() | use_local_torch(project)
+        project, env = bake_and_install("rag", scratch)
         if args.blas_threads is not None:
             threads = str(args.blas_threads)
             env |= {"OPENBLAS_NUM_THREADS": threads, "OMP_NUM_THREADS": threads}
-        sh("uv", "sync", "--quiet", cwd=project, env=env)
         package = project.name.replace("-", "_")
         arguments = {"sizes": sizes, "queries": args.queries, "budget_s": args.budget}
         output = sh(

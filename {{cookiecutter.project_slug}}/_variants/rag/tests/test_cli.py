@@ -32,6 +32,20 @@ def test_ingest_then_query_answers_with_cited_sources() -> None:
     assert "kb-27" in answered.output
 
 
+def test_top_k_sets_how_many_sources_query_prints(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before: TOP_K was read and ignored; the CLI always printed 5 sources."""
+    assert runner.invoke(app, ["ingest"]).exit_code == 0
+    monkeypatch.setenv("TOP_K", "2")
+    get_settings.cache_clear()
+
+    default = runner.invoke(app, ["query", "How do I rotate an API key?"])
+    flag = runner.invoke(app, ["query", "How do I rotate an API key?", "--top-k", "3"])
+
+    printed = [line.split("]")[0] for line in default.output.splitlines() if line[:1] == "["]
+    flagged = [line.split("]")[0] for line in flag.output.splitlines() if line[:1] == "["]
+    assert (printed, flagged) == (["[1", "[2"], ["[1", "[2", "[3"])
+
+
 def test_ingest_of_a_bad_corpus_fails_with_the_file_name(tmp_path: Path) -> None:
     (tmp_path / "bad.txt").write_bytes(b"\xff\xfe")
 

@@ -77,7 +77,9 @@ def test_evaluate_after_ingest_embeds_each_other_chunking_once_and_then_nothing(
     tmp_path: Path,
 ) -> None:
     """Before: evaluate re-embedded all three chunkings, ignoring ingest's index."""
-    settings = rag_settings(tmp_path, embedding_cache_dir=tmp_path / "cache")
+    settings = rag_settings(
+        tmp_path, embedding_cache_dir=tmp_path / "cache", ingest_embeds_evaluation=False
+    )
     embedder = Counting()
     ingest(settings, embedder)
     ingested = embedder.texts
@@ -92,6 +94,34 @@ def test_evaluate_after_ingest_embeds_each_other_chunking_once_and_then_nothing(
     assert second.embedded == 0
     assert first.calibrated == settings.index_dir
     assert (settings.index_dir / "calibration.json").is_file()
+
+
+def test_ingest_embeds_what_evaluate_needs_so_evaluate_loads_no_model(tmp_path: Path) -> None:
+    """Before: evaluate loaded the model again (~15 s) for the questions and the other
+    chunkings; now ingest embeds them while its model is loaded."""
+    settings = rag_settings(tmp_path, embedding_cache_dir=tmp_path / "cache")
+    embedder = Counting()
+    report = ingest(settings, embedder)
+    lazy = LazyEmbedder("hashing")
+
+    evaluated = evaluate(settings, lazy, track=False)
+
+    assert report.evaluation_texts > 0
+    assert embedder.texts == report.chunks + report.evaluation_texts
+    assert (evaluated.embedded, lazy.loaded) == (0, False)
+    assert evaluated.calibrated == settings.index_dir
+
+
+def test_ingest_of_a_corpus_without_judgements_embeds_only_its_index(tmp_path: Path) -> None:
+    corpus = tmp_path / "notes"
+    corpus.mkdir()
+    (corpus / "a.md").write_text("# A\n\nAlpha text about refunds.\n")
+    settings = rag_settings(tmp_path, corpus_path=corpus, embedding_cache_dir=tmp_path / "c")
+    embedder = Counting()
+
+    report = ingest(settings, embedder)
+
+    assert (report.evaluation_texts, embedder.texts) == (0, report.chunks)
 
 
 @pytest.mark.parametrize("value", ["", "  "])

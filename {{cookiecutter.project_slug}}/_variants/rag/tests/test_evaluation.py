@@ -1,5 +1,6 @@
 import json
 from pathlib import Path
+from typing import Any
 
 import mlflow
 import pytest
@@ -109,14 +110,48 @@ def test_evaluation_writes_table_plot_and_one_mlflow_run_per_configuration(
     assert markdown_table(read_back.results) == table
     mlflow.set_tracking_uri(f"sqlite:///{workdir / 'mlflow.db'}")
     runs = mlflow.search_runs(search_all_experiments=True, output_format="list")
-    assert len(runs) == len(results)
-    names = {run.info.run_name for run in runs}
-    assert "headings-hybrid" in names
-    run = next(r for r in runs if r.info.run_name == "headings-hybrid")
-    assert set(run.data.metrics) >= {"mrr_at_10", "ndcg_at_10", "recall_at_5", "recall_at_10"}
+    parent = next(r for r in runs if r.info.run_name == "evaluate")
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert len(runs) == len(children) + 1 == len(results) + 1
+    assert {r.info.status for r in runs} == {"FINISHED"}
+    assert parent.data.params["corpus_sha256"] == saved["corpus"]["sha256"]
+    assert set(parent.data.metrics) >= {"abstention_precision", "abstention_recall"}
+    run = next(r for r in children if r.info.run_name == "headings-hybrid")
+    wanted = ("headings", "hybrid")
+    row = next(r for r in saved["results"] if (r["chunking"], r["retriever"]) == wanted)
+    assert set(run.data.metrics) >= {"mrr_at_10", "ndcg_at_10", "ndcg_at_10_low", "recall_at_10"}
+    assert run.data.metrics["ndcg_at_10"] == row["metrics"]["ndcg@10"]
     assert run.data.params["embedding_model"] == "hashing"
+    assert run.data.params["fusion"] == row["fusion"]
     assert run.data.params["corpus_sha256"] == saved["corpus"]["sha256"]
-    assert "data_sha256.qrels" in run.data.tags
+    # Every child carries the parent's lineage: data hashes, commit, process.
+    assert run.data.tags["data_sha256.qrels"] == parent.data.tags["data_sha256.qrels"]
+    assert run.data.tags["git_commit"] == parent.data.tags["git_commit"]
+    per_query = mlflow.artifacts.load_dict(f"{parent.info.artifact_uri}/per_query.json")
+    assert per_query["headings-hybrid"].keys() == set(saved["split"]["test"])
+
+
+def test_a_failure_while_logging_ends_the_runs_failed_not_running(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = mlflow.MlflowClient.log_batch
+
+    def broken(self: mlflow.MlflowClient, run_id: str, **kwargs: Any) -> None:
+        if any(m.key == "ndcg_at_10" for m in kwargs.get("metrics") or []):
+            raise OSError("disk full")  # a configuration's run, not the parent's
+        original(self, run_id, **kwargs)
+
+    monkeypatch.setattr(mlflow.MlflowClient, "log_batch", broken)
+
+    with pytest.raises(OSError, match="disk full"):
+        evaluate(rag_settings(tmp_path), HashingEmbedder())
+
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    runs = mlflow.search_runs(search_all_experiments=True, output_format="list")
+    assert sorted((r.info.run_name, r.info.status) for r in runs) == [
+        ("evaluate", "FAILED"),
+        ("fixed-bm25", "FAILED"),
+    ]
 
 
 def test_markdown_table_has_one_row_per_configuration() -> None:

@@ -79,3 +79,21 @@ def test_the_manifest_records_the_corpus_it_was_built_from(indexed: Indexed) -> 
 
     assert manifest.corpus_path == str(indexed.settings.corpus_path)
     assert manifest.corpus_sha256 == corpus_sha256(indexed.settings.corpus_path)
+
+
+def test_judgements_ingest_cannot_read_leave_the_index_built(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Only evaluate needs the judgements: a broken qrels file is its error to report."""
+    corpus = tmp_path / "corpus"
+    (corpus / "qrels").mkdir(parents=True)
+    (corpus / "corpus.jsonl").write_text('{"_id": "d1", "title": "A", "text": "Refunds."}\n')
+    (corpus / "queries.jsonl").write_text('{"_id": "q1", "text": "refunds?"}\n')
+    (corpus / "qrels" / "test.tsv").write_text("q1\td1\n")
+    settings = rag_settings(tmp_path, corpus_path=corpus, embedding_cache_dir=tmp_path / "c")
+
+    report = ingest(settings, HashingEmbedder())
+
+    assert (report.chunks, report.evaluation_texts) == (1, 0)
+    assert "not embedding the evaluation's texts" in caplog.text
+    assert "test.tsv, line 1" in caplog.text

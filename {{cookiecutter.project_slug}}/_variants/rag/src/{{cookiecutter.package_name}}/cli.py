@@ -58,6 +58,11 @@ def ingest(corpus: CorpusOption = None) -> None:
         f"indexed {report.documents} documents as {report.chunks} {settings.chunking} chunks "
         f"in {report.seconds:.1f} s ({report.chunks_per_second:.0f} chunks/s) -> {report.index_dir}"
     )
+    if report.evaluation_texts:
+        typer.echo(
+            f"embedded {report.evaluation_texts} texts for make evaluate "
+            f"in {report.evaluation_seconds:.1f} s (INGEST_EMBEDS_EVALUATION)"
+        )
 
 
 @app.command()
@@ -91,7 +96,7 @@ def evaluate(corpus: CorpusOption = None) -> None:
 @app.command()
 def query(
     question: Annotated[str, typer.Argument(help="The question to answer.")],
-    top_k: Annotated[int, typer.Option(min=1, max=50)] = 5,
+    top_k: Annotated[int | None, typer.Option(min=1, max=50, help="Default: TOP_K.")] = None,
     corpus: CorpusOption = None,
 ) -> None:
     """Answer one question from the index (extractive, with citations)."""
@@ -105,7 +110,7 @@ def query(
         engine = load_engine(settings)
     except (IndexNotFoundError, CorpusError, ValueError) as exc:
         raise fail(str(exc)) from None
-    hits = engine.retrievers[settings.retriever].search(question, top_k)
+    hits = engine.retrievers[settings.retriever].search(question, top_k or settings.top_k)
     answered = not engine.abstains(question)
     typer.echo(extractive_answer(question, hits).text if answered else ABSTAINED)
     for number, hit in enumerate(hits, 1):

@@ -13,7 +13,7 @@ which `make report` rebuilds the README's results (see `report.py`).
 import itertools
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -21,6 +21,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from .calibration import Calibration, save_calibration
+from .chunking import STRATEGIES as CHUNKINGS
 from .corpus import (
     Document,
     corpus_sha256,
@@ -49,7 +50,7 @@ from .stats import Estimate, percentile_interval
 
 logger = logging.getLogger(__name__)
 
-STRATEGIES = ("fixed", "headings", "sentences")
+STRATEGIES = tuple(CHUNKINGS)
 SINGLE = ("bm25", "dense")
 RETRIEVERS = (*SINGLE, "hybrid")
 BASELINE = "random"
@@ -287,7 +288,6 @@ def run_grid(
     out_of_scope: Mapping[str, str] | None = None,
     strategies: Sequence[str] = STRATEGIES,
     reuse: tuple[NumpyIndex, Manifest] | None = None,
-    on_result: Callable[[ConfigResult], None] | None = None,
 ) -> GridResult:
     """Score each chunking x retriever on test; `reuse` is an ingested index of one
     chunking, searched instead of built again."""
@@ -301,11 +301,6 @@ def run_grid(
     fusions: dict[str, tuple[Fusion, float]] = {}
     comparisons: list[Comparison] = []
     abstention = None
-
-    def record(result: ConfigResult) -> None:
-        results.append(result)
-        if on_result is not None:
-            on_result(result)
 
     for strategy in strategies:
         if reuse is not None and reuse[1].chunking == strategy:
@@ -334,11 +329,11 @@ def run_grid(
             for name in RETRIEVERS
         }
         for name in RETRIEVERS:
-            record(scored[name])
+            results.append(scored[name])
         comparisons.append(_compare(strategy, scored, split, seed))
         if strategy == strategies[0]:
             floor = _search_all(RandomRetriever(index.chunks, seed), judged, depth)
-            record(_result((strategy, BASELINE, size), floor, qrels, split, seed=seed))
+            results.append(_result((strategy, BASELINE, size), floor, qrels, split, seed=seed))
         if strategy == settings.chunking:
             abstention = _abstention(strategy, hits["dense"], dense, oos, split=split, seed=seed)
     return GridResult(results, fusions, comparisons, abstention)
@@ -512,7 +507,6 @@ def evaluate(
     judged = [query_id for query_id in sorted(qrels) if query_id in queries]
     split = split_queries(judged, settings.dev_fraction, settings.seed)
     caching = cached_embedder(settings, embedder, progress=True)
-    log = _mlflow_logger(settings, caching, split, corpus_hash) if track else None
     reuse = ingested_index(settings, corpus_hash)
     grid = run_grid(
         settings,
@@ -523,7 +517,6 @@ def evaluate(
         split=split,
         out_of_scope=out_of_scope,
         reuse=reuse,
-        on_result=log,
     )
     results = grid.results
     table = markdown_table(results)
@@ -536,6 +529,8 @@ def evaluate(
     write_json(out / "retrieval_eval.json", payload)
     write_text(out / "retrieval_eval.md", table)
     plot(results, out / "retrieval_eval.png")
+    if track:
+        _log_runs(settings, caching.name, split, corpus_hash, grid)
     selected = next(
         r for r in results if (r.chunking, r.retriever) == (settings.chunking, settings.retriever)
     )
@@ -647,39 +642,79 @@ def _evaluated_settings(settings: Settings) -> dict[str, Any]:
     }
 
 
-def _mlflow_logger(
-    settings: Settings, embedder: Embedder | CachingEmbedder, split: Split, corpus_hash: str
-) -> Callable[[ConfigResult], None]:
-    import mlflow
+def _log_runs(
+    settings: Settings, model: str, split: Split, corpus_hash: str, grid: GridResult
+) -> None:
+    """One parent run (the shared lineage: params, data hashes, git commit) with one child
+    run per configuration. Each child is created, filled in one batch and closed: three
+    round trips, where a full run per configuration repeated the experiment lookup, the
+    git call and the data hashing ten times. The parent holds every configuration's
+    per-question scores (`per_query.json`) and the abstention figures."""
+    from mlflow import MlflowClient
+    from mlflow.entities import Metric, Param, RunStatus
+    from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
     from .tracking import tracked_run
 
+    shared: dict[str, object] = {
+        "embedding_model": model,
+        "chunk_size": settings.chunk_size,
+        "chunk_overlap": settings.chunk_overlap,
+        "candidate_depth": settings.candidate_depth,
+        "corpus_path": str(settings.corpus_path),
+        "corpus_sha256": corpus_hash,
+        "split_seed": split.seed,
+        "test_questions": len(split.test),
+    }
+    summary = dict(shared, chunking=settings.chunking, retriever=settings.retriever)
     files = data_files(settings.corpus_path)
+    with tracked_run(settings, "evaluate", summary, files) as parent_id:
+        client = MlflowClient()
+        parent = client.get_run(parent_id)
+        lineage = {k: v for k, v in parent.data.tags.items() if not k.startswith("mlflow.")}
+        now = int(time.time() * 1000)
+        if grid.abstention is not None and grid.abstention.threshold is not None:
+            client.log_batch(
+                parent_id,
+                metrics=[
+                    Metric(f"abstention_{name}", value, now, 0)
+                    for name, value in (
+                        ("precision", grid.abstention.precision),
+                        ("recall", grid.abstention.recall),
+                        ("threshold", grid.abstention.threshold),
+                    )
+                ],
+            )
+        for result in grid.results:
+            child = client.create_run(
+                parent.info.experiment_id,
+                run_name=f"{result.chunking}-{result.retriever}",
+                tags={**lineage, MLFLOW_PARENT_RUN_ID: parent_id},
+            ).info.run_id
+            try:
+                params = shared | {
+                    "chunking": result.chunking,
+                    "retriever": result.retriever,
+                    "fusion": result.fusion or "",
+                    "chunks": result.chunks,
+                }
+                client.log_batch(
+                    child,
+                    metrics=[Metric(k, v, now, 0) for k, v in _run_metrics(result).items()],
+                    params=[Param(k, str(v)) for k, v in params.items()],
+                )
+            except BaseException:
+                client.set_terminated(child, RunStatus.to_string(RunStatus.FAILED))
+                raise
+            client.set_terminated(child)
+        # Per-question scores of every configuration in one artifact, not one each.
+        per_query = {f"{r.chunking}-{r.retriever}": r.per_query for r in grid.results}
+        client.log_dict(parent_id, per_query, "per_query.json")
 
-    def log(result: ConfigResult) -> None:
-        params = {
-            "chunking": result.chunking,
-            "retriever": result.retriever,
-            "embedding_model": embedder.name,
-            "chunk_size": settings.chunk_size,
-            "chunk_overlap": settings.chunk_overlap,
-            "candidate_depth": settings.candidate_depth,
-            "fusion": result.fusion or "",
-            "chunks": result.chunks,
-            "corpus_path": str(settings.corpus_path),
-            "corpus_sha256": corpus_hash,
-            "split_seed": split.seed,
-            "test_questions": len(split.test),
-        }
-        name = f"{result.chunking}-{result.retriever}"
-        started = time.perf_counter()
-        with tracked_run(settings, name, params, files):
-            metrics = {mlflow_name(k): v for k, v in result.metrics.items()}
-            for metric, (low, high) in result.intervals.items():
-                metrics[f"{mlflow_name(metric)}_low"] = low
-                metrics[f"{mlflow_name(metric)}_high"] = high
-            mlflow.log_metrics(metrics)
-            mlflow.log_dict(result.per_query, "per_query.json")
-            mlflow.log_metric("log_seconds", time.perf_counter() - started)
 
-    return log
+def _run_metrics(result: ConfigResult) -> dict[str, float]:
+    metrics = {mlflow_name(k): v for k, v in result.metrics.items()}
+    for metric, (low, high) in result.intervals.items():
+        metrics[f"{mlflow_name(metric)}_low"] = low
+        metrics[f"{mlflow_name(metric)}_high"] = high
+    return metrics

@@ -1,5 +1,6 @@
 """Ingest (documents to a saved index) and the search engine loaded from that index."""
 
+import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -7,8 +8,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .calibration import Calibration, load_calibration
-from .chunking import Chunk, chunk_documents
-from .corpus import CorpusError, Document, corpus_sha256, load_documents
+from .chunking import STRATEGIES, Chunk, chunk_documents
+from .corpus import (
+    CorpusError,
+    Document,
+    corpus_sha256,
+    load_documents,
+    load_out_of_scope,
+    load_qrels,
+    load_queries,
+)
 from .embedding_cache import CachingEmbedder, caching_embedder
 from .embeddings import Embedder, LazyEmbedder, encode_batched, load_embedder
 from .index import (
@@ -27,6 +36,8 @@ from .settings import Settings
 if TYPE_CHECKING:
     from .pgvector import PgVectorStore
 
+logger = logging.getLogger(__name__)
+
 
 class IndexMismatchError(IndexNotFoundError):
     """The index was built from other documents than CORPUS_PATH holds."""
@@ -38,6 +49,9 @@ class IngestReport:
     documents: int
     chunks: int
     seconds: float
+    # Texts `make evaluate` will need, embedded into the cache while the model was loaded.
+    evaluation_texts: int = 0
+    evaluation_seconds: float = 0.0
 
     @property
     def chunks_per_second(self) -> float:
@@ -93,6 +107,29 @@ def cached_embedder(
     )
 
 
+def judged_questions(folder: Path) -> list[str]:
+    """The questions `make evaluate` embeds: judged ones, then out-of-scope ones."""
+    queries = load_queries(folder)
+    judged = [queries[query_id] for query_id in sorted(load_qrels(folder)) if query_id in queries]
+    return [*judged, *load_out_of_scope(folder).values()]
+
+
+def evaluation_texts(settings: Settings, documents: list[Document]) -> list[str]:
+    """What `make evaluate` embeds besides the ingested chunks: the corpus's questions and
+    the other chunkings' chunks. Empty when the corpus has no judgements to evaluate."""
+    folder = settings.corpus_path
+    if not (folder / "queries.jsonl").is_file() or not (folder / "qrels" / "test.tsv").is_file():
+        return []
+    texts = judged_questions(folder)
+    for strategy in STRATEGIES:
+        if strategy != settings.chunking:
+            chunks = chunk_documents(
+                documents, strategy, settings.chunk_size, settings.chunk_overlap
+            )
+            texts.extend(chunk.search_text() for chunk in chunks)
+    return texts
+
+
 def ingest(
     settings: Settings, embedder: Embedder | None = None, *, progress: bool = False
 ) -> IngestReport:
@@ -118,7 +155,33 @@ def ingest(
         store.create(manifest.dimension)
         store.replace(index.chunks, index.vectors)
     elapsed = time.perf_counter() - started
-    return IngestReport(settings.index_dir, len(documents), len(index.chunks), elapsed)
+    report = IngestReport(settings.index_dir, len(documents), len(index.chunks), elapsed)
+    if settings.ingest_embeds_evaluation and settings.embedding_cache_dir is not None:
+        report = _embed_for_evaluation(settings, documents, caching, report)
+    return report
+
+
+def _embed_for_evaluation(
+    settings: Settings, documents: list[Document], caching: CachingEmbedder, report: IngestReport
+) -> IngestReport:
+    """Fill the cache with what `make evaluate` needs while the model is loaded: loading
+    it again there costs more than these texts (the index is already saved)."""
+    started = time.perf_counter()
+    try:
+        texts = evaluation_texts(settings, documents)
+    except CorpusError as exc:  # `make evaluate` reports it; the index is fine
+        logger.warning("not embedding the evaluation's texts: %s", exc)
+        return report
+    before = caching.embedded
+    caching.encode(texts, label="texts for make evaluate")
+    return IngestReport(
+        report.index_dir,
+        report.documents,
+        report.chunks,
+        report.seconds,
+        caching.embedded - before,
+        time.perf_counter() - started,
+    )
 
 
 def check_corpus(settings: Settings, manifest: Manifest) -> None:

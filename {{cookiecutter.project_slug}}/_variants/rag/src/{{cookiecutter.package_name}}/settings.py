@@ -17,36 +17,93 @@ class Settings(ProjectSettings):
 
     corpus_path: Path = Field(
         default=Path("data/handbook"),
-        description="A BEIR folder (corpus.jsonl, queries.jsonl, qrels/) or a folder of .md/.txt.",
+        description="A BEIR folder (corpus.jsonl, queries.jsonl, qrels/test.tsv, optional "
+        "out_of_scope.jsonl) or a folder of .md/.txt; `make <target> CORPUS=<folder>` sets "
+        "it for one command.",
     )
-    index_dir: Path = Path("index")
+    index_dir: Path = Field(
+        default=Path("index"),
+        description="Where `make ingest` writes the index (swapped in atomically) and "
+        "`make evaluate` stores the fusion and abstention threshold it chose.",
+    )
     embedding_cache_dir: Path | None = Field(
         default=Path(".cache/embeddings"),
         description="Embeddings kept by (model, text) so no text is embedded twice; "
         "empty: no cache.",
     )
-    results_dir: Path = Path("results")
+    ingest_embeds_evaluation: bool = Field(
+        default=True,
+        description="`make ingest` also embeds the questions and the other chunkings into "
+        "the embedding cache while its model is loaded, so `make evaluate` loads none.",
+    )
+    results_dir: Path = Field(
+        default=Path("results"),
+        description="Where evaluate and benchmark write the JSON, tables and plot that "
+        "`make report` turns into the README.",
+    )
     embedding_model: str = Field(
         default="all-MiniLM-L6-v2",
         min_length=1,
         description="A sentence-transformers model name or path; 'hashing' for the test embedder.",
     )
-    embedding_batch_size: int = Field(default=32, ge=1, le=4096)
-    chunking: Chunking = "headings"
+    embedding_batch_size: int = Field(
+        default=32, ge=1, le=4096, description="Texts per model call when embedding."
+    )
+    chunking: Chunking = Field(
+        default="headings",
+        description="How documents are cut: at Markdown headings, at sentence ends, or "
+        "fixed windows.",
+    )
     chunk_size: int = Field(default=800, ge=100, le=20_000, description="Characters per chunk.")
-    chunk_overlap: int = Field(default=150, ge=0, le=5_000)
-    retriever: RetrieverName = "hybrid"
-    top_k: int = Field(default=5, ge=1, le=100)
-    # Longer questions are refused with 422: embedding and BM25 cost grows with length.
-    max_question_chars: int = Field(default=2000, ge=1, le=100_000)
-    # Chunks each retriever contributes before fusion, and RRF's damping constant.
-    candidate_depth: int = Field(default=50, ge=1, le=1000)
-    rrf_k: int = Field(default=60, ge=1)
-    vector_store: Literal["numpy", "pgvector"] = "numpy"
+    chunk_overlap: int = Field(
+        default=150,
+        ge=0,
+        le=5_000,
+        description="Characters shared by neighbouring `fixed` chunks.",
+    )
+    retriever: RetrieverName = Field(
+        default="hybrid",
+        description="What /query and `make query` search with unless a request names "
+        "another; hybrid fuses BM25 and dense as `make evaluate` chose on dev questions.",
+    )
+    top_k: int = Field(
+        default=5,
+        ge=1,
+        le=50,
+        description="Sources `make query` prints; an API request sets its own `top_k` (default 5).",
+    )
+    max_question_chars: int = Field(
+        default=2000,
+        ge=1,
+        le=100_000,
+        description="Longer questions get a 422: embedding and BM25 cost grow with length.",
+    )
+    candidate_depth: int = Field(
+        default=50,
+        ge=1,
+        le=1000,
+        description="Chunks each retriever contributes before fusion (and the depth "
+        "evaluation ranks to).",
+    )
+    rrf_k: int = Field(
+        default=60,
+        ge=1,
+        description="Reciprocal rank fusion's damping constant: higher flattens the "
+        "weight of the top ranks.",
+    )
+    vector_store: Literal["numpy", "pgvector"] = Field(
+        default="numpy",
+        description="Where dense search runs: the in-process exact index, or Postgres "
+        "with pgvector (PGVECTOR_DSN).",
+    )
     pgvector_dsn: SecretStr | None = Field(
         default=None, description="postgresql://user:password@host:5432/db for pgvector."
     )
-    pgvector_table: str = Field(default="chunks", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    pgvector_table: str = Field(
+        default="chunks",
+        pattern=r"^[a-z_][a-z0-9_]{0,62}$",
+        description="Table the pgvector store reads and `make ingest` replaces.",
+    )
     pgvector_exact: bool = Field(
         default=False, description="Scan every row (exact top k) instead of the HNSW index."
     )
@@ -54,15 +111,33 @@ class Settings(ProjectSettings):
         default=None,
         description="An OpenAI-compatible API, e.g. http://localhost:11434/v1; unset: extractive.",
     )
-    llm_model: str = "gpt-4o-mini"
-    llm_api_key: SecretStr | None = None
-    llm_timeout_s: float = Field(default=30.0, gt=0.0)
-    # `make evaluate` fails when the configured pipeline scores below this on the judgements.
-    min_ndcg_at_10: float = Field(default=0.5, ge=0.0, le=1.0)
-    # Share of judged questions (seeded split) on which fusion and abstention are
-    # chosen; every reported figure is on the rest.
-    dev_fraction: float = Field(default=0.5, ge=0.1, le=0.9)
-    seed: int = 42
+    llm_model: str = Field(default="gpt-4o-mini", description="Model name sent to LLM_BASE_URL.")
+    llm_api_key: SecretStr | None = Field(
+        default=None, description="Bearer key for LLM_BASE_URL, if it needs one."
+    )
+    llm_timeout_s: float = Field(
+        default=30.0,
+        gt=0.0,
+        description="Seconds to wait for the LLM before answering extractively instead.",
+    )
+    min_ndcg_at_10: float = Field(
+        default=0.5,
+        ge=0.0,
+        le=1.0,
+        description="`make evaluate` fails when the configured pipeline scores below this "
+        "nDCG@10 on the test questions.",
+    )
+    dev_fraction: float = Field(
+        default=0.5,
+        ge=0.1,
+        le=0.9,
+        description="Share of judged questions (seeded split) on which fusion and abstention "
+        "are chosen; every reported figure is on the rest.",
+    )
+    seed: int = Field(
+        default=42,
+        description="Seed of the dev/test split, the bootstraps and the random baseline.",
+    )
 
     @field_validator("embedding_cache_dir", mode="before")
     @classmethod
