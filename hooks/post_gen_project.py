@@ -155,14 +155,11 @@ def shown_path(project: Path) -> str:
     return shlex.quote(str(project))
 
 
-# The first targets a person runs, per variant; their descriptions come from the
-# generated Makefiles' `## ` comments, so the two never disagree.
+# The first targets a person runs come from the variant's row of cookiecutter.json's
+# `_variant_table`; their descriptions from the generated Makefiles' `## ` comments,
+# so the two never disagree.
 MAKEFILES = ("Makefile", "project.mk")
-FIRST_TARGETS = {
-    "serving": ("install", "train", "check", "serve"),
-    "rag": ("install", "ingest", "evaluate", "check", "serve"),
-    "fine-tuning": ("install", "data", "train", "evaluate", "check", "serve"),
-}
+VARIANT_TABLE = "_variant_table"
 MAKE_HELP = re.compile(r"^([A-Za-z][\w-]*):[^#\n]*## (.+)$", re.MULTILINE)
 # Every generated target runs through these two; how to get each one.
 REQUIRED_TOOLS = {
@@ -180,14 +177,14 @@ def missing_tools() -> list[str]:
     ]
 
 
-def next_steps(project: Path, variant: str) -> str:
+def next_steps(project: Path, first_targets: list[str]) -> str:
     """Return the short guide printed after a successful generation."""
     described: dict[str, str] = {}
     for name in MAKEFILES:
         makefile = project / name
         if makefile.is_file():
             described.update(MAKE_HELP.findall(makefile.read_text(encoding="utf-8")))
-    targets = FIRST_TARGETS.get(variant, ("install", "check"))
+    targets = first_targets or ["install", "check"]
     width = max(len(target) for target in targets)
     lines = [f"Generated {project.name}."]
     missing = missing_tools()
@@ -216,7 +213,8 @@ def main() -> int:
         )
         if note:
             print(f"note: {note}", file=sys.stderr)
-    print(next_steps(project, str(answers["variant"])))
+    row = answers.get(VARIANT_TABLE, {}).get(answers["variant"], {})
+    print(next_steps(project, list(row.get("first_steps", []))))
     return 0
 
 

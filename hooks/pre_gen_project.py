@@ -22,10 +22,10 @@ INVALID_SLUG = "invalid-project-name"
 SUPPORTED_PYTHON_VERSIONS = ("3.11", "3.12", "3.13")
 YES_NO = ("yes", "no")
 NO_LICENSE = "none"
-# Kept equal to cookiecutter.json's choices by the template's tests. The template
-# folder itself is out of reach here: `_repo_dir` may be relative to a directory
-# the hook cannot see (`cookiecutter .` runs the hook inside the new project).
-VARIANTS = ("serving", "rag", "fine-tuning")
+# The variants are the rows of cookiecutter.json's `_variant_table`, which reaches
+# the hook with the answers (the template folder itself is out of reach here:
+# `_repo_dir` may be relative to a directory the hook cannot see).
+VARIANT_TABLE = "_variant_table"
 LICENSES = ("MIT", "Apache-2.0", "BSD-3-Clause", NO_LICENSE)
 MAX_LENGTHS = {"project_name": 100, "description": 300, "author_name": 100}
 EXAMPLES = {
@@ -313,6 +313,7 @@ def encoding_problem(field: str, value: str) -> str | None:
 
 
 FIELDS = (
+    "variant",
     "project_name",
     "project_slug",
     "package_name",
@@ -321,7 +322,6 @@ FIELDS = (
     "author_email",
     "github_username",
     "python_version",
-    "variant",
     "license",
     "init_git",
 )
@@ -418,11 +418,11 @@ def contact_problems(text: dict[str, str]) -> list[str]:
     return problems
 
 
-def option_problems(text: dict[str, str]) -> list[str]:
+def option_problems(text: dict[str, str], variants: list[str]) -> list[str]:
     """Check the multiple-choice answers against what the template ships."""
     checks = (
         ("python_version", list(SUPPORTED_PYTHON_VERSIONS), "a supported version"),
-        ("variant", list(VARIANTS), "a variant this template provides"),
+        ("variant", variants, "a variant this template provides"),
         ("license", list(LICENSES), "a license this template ships"),
         ("init_git", list(YES_NO), "yes or no"),
     )
@@ -445,7 +445,8 @@ def validate(answers: dict[str, object]) -> list[str]:
     problems += name_problems(text, answers)
     problems += free_text_problems(text)
     problems += contact_problems(text)
-    problems += option_problems(text)
+    table = answers.get(VARIANT_TABLE)
+    problems += option_problems(text, list(table) if isinstance(table, dict) else [])
     order = {field: index for index, field in enumerate(FIELDS)}
     return sorted(problems, key=lambda problem: order[problem.split(" ", 1)[0]])
 

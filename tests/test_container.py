@@ -32,6 +32,7 @@ from docker_engine import (
 
 from support import (
     CHURNING_ACCOUNT,
+    COOKIECUTTER_JSON,
     TINY_TRAIN,
     call,
     free_port,
@@ -61,7 +62,6 @@ def _routes_to_billing(body: dict[str, Any]) -> bool:
 @dataclass(frozen=True)
 class Variant:
     name: str
-    shipped: str
     endpoint: str
     good: dict[str, Any]
     bad: dict[str, Any]
@@ -73,7 +73,6 @@ class Variant:
 VARIANTS = [
     Variant(
         "serving",
-        "models",
         "/predict",
         ACCOUNT,
         ACCOUNT | {"contract": "weekly"},
@@ -82,7 +81,6 @@ VARIANTS = [
     ),
     Variant(
         "rag",
-        "index",
         "/query",
         {"question": "How do I rotate an API key without downtime?"},
         {"question": ""},
@@ -91,7 +89,6 @@ VARIANTS = [
     ),
     Variant(
         "fine-tuning",
-        "models",
         "/generate",
         {"prompt": MESSAGE},
         {"prompt": MESSAGE, "max_new_tokens": 0},
@@ -114,6 +111,7 @@ def image(
 ) -> Iterator[tuple[Variant, str]]:
     variant: Variant = request.param
     project = fresh_bake({"variant": variant.name, "init_git": "no"})
+    shipped = COOKIECUTTER_JSON["_variant_table"][variant.name]["ships"]
     torch_env = install_with_local_torch(project)
     builder = None
     if torch_env:
@@ -123,10 +121,10 @@ def image(
     make(project, "artifacts", extra_env={**torch_env, "CI": "true"})
     # Planted where a careless Dockerfile or .dockerignore would pick them up.
     (project / ".env").write_text("API_KEY=planted-secret\n")
-    (project / variant.shipped / ".env").write_text("API_KEY=planted-secret\n")
+    (project / shipped / ".env").write_text("API_KEY=planted-secret\n")
     (project / "src" / "credentials.json").write_text('{"token": "planted-secret"}\n')
     # What a killed `make train` leaves beside the artifact: never part of an image.
-    staging = project / variant.shipped / ".leftover.999999.abcd"
+    staging = project / shipped / ".leftover.999999.abcd"
     staging.mkdir()
     (staging / "weights.bin").write_text("planted-secret\n")
     tag = f"ml-portfolio-test/{variant.name}:{uuid.uuid4().hex[:8]}"

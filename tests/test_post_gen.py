@@ -211,7 +211,7 @@ def test_next_steps_name_the_folder_and_make_targets_that_exist(
     assert f"cd {project}" in out or f"cd {project.name}" in out
     named = re.findall(r"^  make ([\w-]+) +# (.+)$", out, re.MULTILINE)
     makefiles = "\n".join(
-        (project / name).read_text(encoding="utf-8") for name in ("Makefile", "project.mk")
+        (project / name).read_text(encoding="utf-8") for name in hook.MAKEFILES
     )
     assert named[0][0] == "install"
     assert {"install", "check", "serve"} <= {target for target, _ in named}
@@ -244,7 +244,7 @@ def test_next_steps_say_how_to_install_a_missing_tool(
         hook.shutil, "which", lambda name: None if name == absent else real_which(name)
     )
 
-    steps = hook.next_steps(tmp_path, "serving")
+    steps = hook.next_steps(tmp_path, ["install", "check"])
 
     lines = steps.splitlines()
     install = lines.index("Install first:")
@@ -256,4 +256,4 @@ def test_next_steps_say_how_to_install_a_missing_tool(
 def test_next_steps_ask_for_nothing_when_the_tools_are_there(tmp_path: Path) -> None:
     assert shutil.which("uv")
     assert shutil.which("make")
-    assert "Install first:" not in hook.next_steps(tmp_path, "serving")
+    assert "Install first:" not in hook.next_steps(tmp_path, ["install", "check"])

@@ -179,10 +179,8 @@ def test_hook_derives_the_same_folder_name_as_cookiecutter_json(name: str) -> No
 
 def test_hook_options_match_cookiecutter_json() -> None:
     assert list(hook.SUPPORTED_PYTHON_VERSIONS) == choices("python_version")
-    assert list(hook.VARIANTS) == choices("variant")
     assert list(hook.LICENSES) == choices("license")
     skeleton = REPO / "{{cookiecutter.project_slug}}"
-    assert all((skeleton / "_variants" / v).is_dir() for v in hook.VARIANTS)
     shipped = {p.name for p in (skeleton / "_licenses").iterdir()}
     assert shipped == set(hook.LICENSES) - {hook.NO_LICENSE}
     assert sorted(hook.YES_NO) == sorted(choices("init_git"))
