@@ -1,11 +1,19 @@
-"""Generation time: this template per variant vs a one-file baseline template.
+"""Generation time: this template per variant vs a one-file baseline template,
+and vs peer templates when their folders are given.
 
 The baseline is the smallest cookiecutter template a user could write (one
 question, one file, no hooks, no extensions), made afresh in a temporary folder.
-Both are generated through cookiecutter's Python API in this process, so the
-ratio is the overhead our hooks, filters and files add to cookiecutter itself.
+Everything is generated through cookiecutter's Python API in this process, in
+interleaved rounds (one run of each template per round, median over rounds), so
+a busy machine slows every template alike.
 
-    uv run python benchmarks/generation.py [--runs 10]
+Peers are the public templates style.md learns from (cookiecutter-data-science,
+cookiecutter-pypackage, cookiecutter-mlops-package, cookiecutter-hypermodern-python):
+clone them anywhere and pass their folders; nothing of theirs is kept here. They
+are generated with their defaults; ours with `init_git=no`, as none of them makes
+a commit (the `yes` rows show what the first commit adds).
+
+    uv run python benchmarks/generation.py [--runs 10] [--peer FOLDER ...]
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ import argparse
 import json
 import platform
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -38,16 +47,32 @@ def baseline_template(root: Path) -> Path:
     return template
 
 
-def median_seconds(template: Path, runs: int, **answers: str) -> float:
-    times = []
+def one_run(template: Path, answers: dict[str, str]) -> float:
+    with tempfile.TemporaryDirectory() as out, silenced_stdout():
+        started = time.perf_counter()
+        cookiecutter(
+            str(template), no_input=True, output_dir=out, extra_context=answers
+        )
+        return time.perf_counter() - started
+
+
+def medians(
+    templates: dict[str, tuple[Path, dict[str, str]]], runs: int
+) -> dict[str, float | str]:
+    """Median seconds per template over interleaved rounds; a failure's message."""
+    times: dict[str, list[float]] = {name: [] for name in templates}
+    failed: dict[str, str] = {}
     for _ in range(runs):
-        with tempfile.TemporaryDirectory() as out, silenced_stdout():
-            started = time.perf_counter()
-            cookiecutter(
-                str(template), no_input=True, output_dir=out, extra_context=answers
-            )
-            times.append(time.perf_counter() - started)
-    return statistics.median(times)
+        for name, (template, answers) in templates.items():
+            if name in failed:
+                continue
+            try:
+                times[name].append(one_run(template, answers))
+            except Exception as error:  # a peer's hook may need tools this lacks
+                failed[name] = f"failed: {type(error).__name__}: {str(error)[:80]}"
+    return {
+        name: failed.get(name) or statistics.median(times[name]) for name in templates
+    }
 
 
 def variants() -> list[str]:
@@ -57,20 +82,40 @@ def variants() -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument(
+        "--peer", type=Path, action="append", default=[], help="A peer template folder."
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
-        baseline = median_seconds(baseline_template(Path(scratch)), args.runs)
+        templates: dict[str, tuple[Path, dict[str, str]]] = {
+            "one-file baseline": (baseline_template(Path(scratch)), {})
+        }
+        for variant in variants():
+            for git in ("no", "yes"):
+                answers = {"variant": variant, "init_git": git}
+                templates[f"{variant}, init_git={git}"] = (REPO, answers)
+        for peer in args.peer:
+            templates[f"peer: {peer.resolve().name}"] = (peer.resolve(), {})
+        seconds = medians(templates, args.runs)
+    baseline = seconds["one-file baseline"]
+    if isinstance(baseline, str):
+        sys.exit(f"the one-file baseline {baseline}")
+    peers = [value for name, value in seconds.items() if name.startswith("peer:")]
+    fastest = min((value for value in peers if isinstance(value, float)), default=None)
     print(
-        f"# Generation time, median of {args.runs} runs ({platform.machine()}, "
-        f"{platform.python_version()})\n"
+        f"# Generation time, median of {args.runs} interleaved runs "
+        f"({platform.machine()}, {platform.python_version()})\n"
     )
-    print("| template | init_git | median s | ratio to baseline |")
+    print("| template | median s | ratio to baseline | ratio to the fastest peer |")
     print("|---|---|---|---|")
-    print(f"| one-file baseline | - | {baseline:.3f} | 1.0 |")
-    for variant in variants():
-        for git in ("no", "yes"):
-            seconds = median_seconds(REPO, args.runs, variant=variant, init_git=git)
-            print(f"| {variant} | {git} | {seconds:.3f} | {seconds / baseline:.1f} |")
+    for name, value in seconds.items():
+        if isinstance(value, str):
+            print(f"| {name} | {value} | | |")
+            continue
+        to_peer = f"{value / fastest:.2f}" if fastest else "-"
+        print(f"| {name} | {value:.3f} | {value / baseline:.1f} | {to_peer} |")
+    if fastest is None:
+        print("\n(no peer measured: pass --peer FOLDER for each peer template)")
 
 
 if __name__ == "__main__":
