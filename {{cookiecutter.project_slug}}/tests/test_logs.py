@@ -5,6 +5,7 @@ import sys
 import pytest
 
 from {{ cookiecutter.package_name }}.logs import (
+    QUIET_LOGGERS,
     JsonFormatter,
     configure_logging,
     request_id_var,
@@ -53,3 +54,22 @@ def test_configure_logging_installs_one_json_handler(capsys: pytest.CaptureFixtu
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1
     assert json.loads(lines[0])["k"] == 1
+
+
+@pytest.mark.parametrize(("level", "shown"), [("INFO", ["kept", "warned"]), ("DEBUG", None)])
+def test_library_chatter_is_quiet_unless_debugging(
+    capsys: pytest.CaptureFixture[str], level: str, shown: list[str] | None
+) -> None:
+    configure_logging(level)
+    for name, floor in QUIET_LOGGERS.items():
+        logging.getLogger(name).log(floor - 10, "chatter")
+    logging.getLogger("mlflow.store.db.utils").warning("warned")
+    logging.getLogger("project").info("kept")
+
+    # MLflow may print through its own handler, in its own format: count the words.
+    err = capsys.readouterr().err
+    if shown is None:  # DEBUG: everything, the chatter included
+        assert err.count("chatter") == len(QUIET_LOGGERS)
+    else:
+        assert "chatter" not in err
+        assert all(err.count(message) == 1 for message in shown)

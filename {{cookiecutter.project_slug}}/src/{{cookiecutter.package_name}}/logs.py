@@ -38,6 +38,18 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(payload, default=str)
 
 
+# Library records that tell a user nothing they can act on, raised to the level where
+# they stop being noise (LOG_LEVEL=DEBUG shows them all): MLflow announcing a new
+# SQLite store, a new experiment and a uv project, and that a uv environment has no
+# pip (it then writes pip unpinned into the model's conda.yaml, which is harmless).
+QUIET_LOGGERS = {
+    "mlflow.store.db.utils": logging.WARNING,
+    "mlflow.tracking.fluent": logging.WARNING,
+    "mlflow.utils.uv_utils": logging.WARNING,
+    "mlflow.utils.environment": logging.ERROR,
+}
+
+
 def configure_logging(level: str = "INFO") -> None:
     """Send every logger's records to stderr as JSON lines (idempotent)."""
     handler = logging.StreamHandler(sys.stderr)
@@ -45,3 +57,5 @@ def configure_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    for name, floor in QUIET_LOGGERS.items():
+        logging.getLogger(name).setLevel(logging.NOTSET if level == "DEBUG" else floor)
