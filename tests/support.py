@@ -485,18 +485,22 @@ def make(
 ) -> str:
     """Run Make targets in the project; fail with their output if they fail."""
     env = project_env(**(extra_env or {}), **({"UV_OFFLINE": "1"} if offline else {}))
+    return run_in(project, ["make", *targets], env, f"make {' '.join(targets)}")
+
+
+def run_in(folder: Path, command: list[str], env: Mapping[str, str], what: str) -> str:
+    """Run `command` in `folder`; its output, or a failure that shows the output."""
     result = subprocess.run(
-        ["make", *targets],
-        cwd=project,
-        env=env,
+        command,
+        cwd=folder,
+        env=dict(env),
         capture_output=True,
         text=True,
         timeout=900,
         check=False,
     )
     assert result.returncode == 0, (
-        f"make {' '.join(targets)} failed in {project}:\n"
-        f"{result.stdout[-6000:]}\n{result.stderr[-6000:]}"
+        f"{what} failed in {folder}:\n{result.stdout[-6000:]}\n{result.stderr[-6000:]}"
     )
     return result.stdout + result.stderr
 

@@ -10,6 +10,7 @@ wheel their lock names; the runtime stage is the plain base in every case.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -129,16 +130,7 @@ def image(
     (staging / "weights.bin").write_text("planted-secret\n")
     tag = f"ml-portfolio-test/{variant.name}:{uuid.uuid4().hex[:8]}"
     started = time.monotonic()
-    sh(
-        client,
-        "build",
-        *build_args(builder),
-        "-t",
-        tag,
-        str(project),
-        timeout=1800,
-        env=buildkit_env(),
-    )
+    build(client, project, tag, builder)
     build_s = time.monotonic() - started
     try:
         size_mb = int(sh(client, "image", "inspect", "-f", "{{.Size}}", tag)) / 1e6
@@ -177,6 +169,54 @@ def _health(client: str, name: str, wanted: str) -> str:
     return status
 
 
+# As deploy/kubernetes runs it: read-only root filesystem, /tmp in memory.
+READ_ONLY = ("--read-only", "--tmpfs", "/tmp")  # noqa: S108 - the container's own
+
+
+@dataclass
+class Container:
+    """A running container: its name, its URL on loopback, and its logs once stopped."""
+
+    name: str
+    base: str
+    logs: str = ""
+
+
+@contextlib.contextmanager
+def running(client: str, tag: str, *options: str) -> Iterator[Container]:
+    """`docker run -d` the image on a free loopback port; remove it, keep its logs."""
+    port = free_port()
+    container = Container(f"app-{uuid.uuid4().hex[:8]}", f"http://127.0.0.1:{port}")
+    published = ("-p", f"127.0.0.1:{port}:8000")
+    sh(client, "run", "-d", "--name", container.name, *options, *published, tag)
+    try:
+        yield container
+    finally:
+        logs = subprocess.run(
+            [client, "logs", container.name],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        container.logs = logs.stdout + logs.stderr
+        subprocess.run(
+            [client, "rm", "-f", container.name], capture_output=True, check=False
+        )
+
+
+def build(client: str, project: Path, tag: str, builder: str | None) -> None:
+    sh(
+        client,
+        "build",
+        *build_args(builder),
+        "-t",
+        tag,
+        str(project),
+        timeout=1800,
+        env=buildkit_env(),
+    )
+
+
 def test_image_answers_as_non_root_without_planted_secrets(
     client: str, image: tuple[Variant, str]
 ) -> None:
@@ -191,15 +231,8 @@ def test_image_answers_as_non_root_without_planted_secrets(
         "-c",
         "grep -rl planted-secret /app /home /tmp 2>/dev/null || true",
     )
-    port = free_port()
-    name = f"{variant.name}-{uuid.uuid4().hex[:8]}"
-    published = f"127.0.0.1:{port}:8000"
-    # As deploy/kubernetes runs it: read-only root filesystem, /tmp in memory.
-    read_only = ("--read-only", "--tmpfs", "/tmp")  # noqa: S108 - the container's own
-    run = (*HEALTH_PROBE, *read_only, "-p", published)
-    sh(client, "run", "-d", "--name", name, *run, tag)
-    base = f"http://127.0.0.1:{port}"
-    try:
+    with running(client, tag, *HEALTH_PROBE, *READ_ONLY) as container:
+        base = container.base
         ready, deadline = (0, ""), time.monotonic() + 180
         while ready[0] != 200 and time.monotonic() < deadline:
             try:
@@ -211,15 +244,10 @@ def test_image_answers_as_non_root_without_planted_secrets(
         health = call(f"{base}/health")
         answered = call(f"{base}{variant.endpoint}", variant.good)
         invalid = call(f"{base}{variant.endpoint}", variant.bad)
-        uid = sh(client, "exec", name, "id", "-u").strip()
-        healthy = _health(client, name, "healthy")
-    finally:
-        logs = subprocess.run(
-            [client, "logs", name], capture_output=True, text=True, check=False
-        )
-        subprocess.run([client, "rm", "-f", name], capture_output=True, check=False)
+        uid = sh(client, "exec", container.name, "id", "-u").strip()
+        healthy = _health(client, container.name, "healthy")
 
-    assert ready[0] == 200, f"{ready}\n{logs.stdout}{logs.stderr}"
+    assert ready[0] == 200, f"{ready}\n{container.logs}"
     assert health[0] == 200
     assert answered[0] == 200, answered
     assert variant.answered_right(json.loads(answered[1])), answered[1]
@@ -233,13 +261,9 @@ def test_a_container_whose_model_never_loads_reports_unhealthy(
     client: str, image: tuple[Variant, str]
 ) -> None:
     variant, tag = image
-    name = f"{variant.name}-broken-{uuid.uuid4().hex[:8]}"
     broken = ("-e", variant.unloadable)
-    sh(client, "run", "-d", "--name", name, *HEALTH_PROBE, *broken, tag)
-    try:
-        status = _health(client, name, "unhealthy")
-    finally:
-        subprocess.run([client, "rm", "-f", name], capture_output=True, check=False)
+    with running(client, tag, *HEALTH_PROBE, *broken) as container:
+        status = _health(client, container.name, "unhealthy")
 
     assert status == "unhealthy"
 
@@ -263,16 +287,7 @@ def local_base_image(
     )
     shutil.rmtree(folder)
     tag = f"ml-portfolio-test/fine-tuning-local:{uuid.uuid4().hex[:8]}"
-    sh(
-        client,
-        "build",
-        *build_args(builder),
-        "-t",
-        tag,
-        str(project),
-        timeout=1800,
-        env=buildkit_env(),
-    )
+    build(client, project, tag, builder)
     try:
         yield tag
     finally:
@@ -282,30 +297,10 @@ def local_base_image(
 def test_a_base_from_a_local_folder_ships_inside_the_image(
     client: str, local_base_image: str
 ) -> None:
-    port = free_port()
-    name = f"fine-tuning-local-{uuid.uuid4().hex[:8]}"
-    read_only = ("--read-only", "--tmpfs", "/tmp")  # noqa: S108 - the container's own
-    sh(
-        client,
-        "run",
-        "-d",
-        "--name",
-        name,
-        *read_only,
-        "-p",
-        f"127.0.0.1:{port}:8000",
-        local_base_image,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        ready = poll(f"{base}/ready", lambda status, _: status == 200, 180)
-        answered = call(f"{base}/generate", {"prompt": MESSAGE})
-    finally:
-        logs = subprocess.run(
-            [client, "logs", name], capture_output=True, text=True, check=False
-        )
-        subprocess.run([client, "rm", "-f", name], capture_output=True, check=False)
+    with running(client, local_base_image, *READ_ONLY) as container:
+        ready = poll(f"{container.base}/ready", lambda status, _: status == 200, 180)
+        answered = call(f"{container.base}/generate", {"prompt": MESSAGE})
 
-    assert ready[0] == 200, f"{ready}\n{logs.stdout}{logs.stderr}"
+    assert ready[0] == 200, f"{ready}\n{container.logs}"
     assert answered[0] == 200, answered
     assert json.loads(answered[1])["model_version"] == "qwen2-base+lora"

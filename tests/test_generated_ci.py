@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 import yaml
 
-from support import choices, project_env, use_local_torch
+from support import choices, project_env, run_in, use_local_torch
 
 RUNNER_SETUP = ("uv python install",)
 JOBS = ("lint", "typecheck", "test")
@@ -55,19 +55,8 @@ def run_job(
         command = step.get("run")
         if command is None or command.strip() in RUNNER_SETUP:
             continue
-        result = subprocess.run(
-            ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", command],
-            cwd=clone,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=900,
-            check=False,
-        )
-        assert result.returncode == 0, (
-            f"job {job}, step `{command.strip()}` failed:\n"
-            f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
-        )
+        bash = ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", command]
+        run_in(clone, bash, env, f"job {job}, step `{command.strip()}`")
         ran.append(command.strip())
     return ran
 
@@ -100,14 +89,7 @@ def test_the_first_push_and_the_lock_commit_are_both_green(
     assert not (clone / "uv.lock").exists()
 
     first = {job: run_job(clone, workflow, job, harness) for job in jobs}
-    subprocess.run(
-        ["make", "install"],
-        cwd=clone,
-        env=project_env(**harness),
-        capture_output=True,
-        check=True,
-        timeout=900,
-    )
+    run_in(clone, ["make", "install"], project_env(**harness), "make install")
     git(clone, "add", "uv.lock")
     git(
         clone,
