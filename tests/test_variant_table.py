@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import yaml
 
 from support import (
     COOKIECUTTER_JSON,
@@ -19,7 +20,15 @@ from support import (
 )
 
 TABLE = COOKIECUTTER_JSON["_variant_table"]
-FIELDS = {"project_name", "description", "first_steps", "ships", "image_env", "torch"}
+FIELDS = {
+    "project_name",
+    "description",
+    "first_steps",
+    "ships",
+    "image_env",
+    "torch",
+    "pod_memory",
+}
 
 
 def test_the_question_offers_exactly_the_rows_of_the_table_in_order() -> None:
@@ -65,3 +74,17 @@ def test_the_image_ships_what_the_row_names_and_points_the_app_at_it(
     assert f"!{row['ships']}/" in (project / ".dockerignore").read_text().splitlines()
     for name, value in row["image_env"].items():
         assert f"    {name}={value} \\" in dockerfile.splitlines()
+
+
+@pytest.mark.parametrize("variant", list(TABLE))
+def test_the_pod_asks_for_the_memory_the_row_names(
+    baked: Callable[..., Path], variant: str
+) -> None:
+    request, limit = TABLE[variant]["pod_memory"]
+    manifest = baked(variant=variant) / "deploy" / "kubernetes" / "deployment.yaml"
+
+    deployment = yaml.safe_load(manifest.read_text(encoding="utf-8"))
+    resources = deployment["spec"]["template"]["spec"]["containers"][0]["resources"]
+
+    assert resources["requests"]["memory"] == request
+    assert resources["limits"]["memory"] == limit
