@@ -475,6 +475,22 @@ async def test_the_contract_is_strict_and_each_422_names_the_field(
     assert [error["loc"][-1] for error in response.json()["detail"]] == [field]
 
 
+async def test_thousands_of_unknown_fields_get_one_error_naming_the_first(
+    client: httpx.AsyncClient,
+) -> None:
+    """Before: one error per field, 30,000 of them built (~100 ms of the event loop) for
+    each such body, so 5 a second pushed legitimate p50 from 5 ms to 190 ms."""
+    body = {"question": "refund", **{f"field_{i}": i for i in range(30_000)}}
+
+    response = await client.post("/query", json=body)
+
+    assert response.status_code == 422
+    (error,) = response.json()["detail"]
+    message = error["msg"]
+    assert "30,001 fields; a query has at most 4 (question, top_k, retriever, answer)" in message
+    assert "unknown: 'field_0', 'field_1', 'field_2', ..." in message
+
+
 async def test_the_published_schema_carries_the_question_limit(indexed: Indexed) -> None:
     app = create_app(serving(indexed, max_question_chars=321), loader=lambda _: indexed.engine)
     async for client in _client(app):
