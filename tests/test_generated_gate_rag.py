@@ -56,8 +56,14 @@ def _serve_and_query(
         }
         metrics_text = call(f"{base}/metrics")[1]
         load = bounded_load(f"{base}/query", {"question": question}, requests=200)
+        # The project's own load test, whose figures `make report` turns into replicas.
+        where = {"API_PORT": base.rsplit(":", 1)[1], "REQUESTS": "40"}
+        measured = make(project, "load-test", extra_env={**torch_env, **where})
         fuzzed = schema_fuzz(base, max_examples=50)
     assert "No issues found" in fuzzed
+    recorded = json.loads((project / "results" / "load_test.json").read_text())
+    assert (recorded["requests"], recorded["errors"]) == (40, 0), measured[-2000:]
+    assert recorded["requests_per_second"] > 0
     return served, metrics_text, load
 
 

@@ -2,7 +2,7 @@
 # What the image ships, and the target that makes it.
 SHIPPED := index/manifest.json
 
-.PHONY: ingest evaluate query serve benchmark report artifacts
+.PHONY: ingest evaluate query serve benchmark load-test report artifacts
 
 # CORPUS=<folder> names the data for every target below (ingest, evaluate, report,
 # serve, query, benchmark), as CORPUS_PATH does in .env.
@@ -24,6 +24,9 @@ serve: ## Serve POST /query on http://127.0.0.1:8000 (docs at /docs)
 
 benchmark: ## Query p50/p95 and ingest chunks/s (SYNTHETIC=10000 chunks); results/benchmark.json
 	$(CLI) benchmark $(if $(SYNTHETIC),--synthetic $(SYNTHETIC))
+
+load-test: ## Closed-loop load on a running API's /query (REQUESTS=1000); writes results/load_test.json
+	$(CLI) load-test $(if $(REQUESTS),--requests $(REQUESTS))
 
 report: ## Rewrite the README results tables and docs/ figures from results/ and MLflow
 	$(CLI) report

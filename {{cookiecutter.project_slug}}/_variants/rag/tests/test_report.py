@@ -13,7 +13,9 @@ from {{ cookiecutter.package_name }}.report import (
     FIGURE,
     Benchmark,
     Evaluation,
+    LoadTest,
     best_configurations,
+    capacity_section,
     failures_section,
     findings_section,
     load,
@@ -75,12 +77,26 @@ BENCHMARK: dict[str, Any] = {
     },
     "ingest_chunks_per_s": {"bundled (254 chunks)": 34.5, "synthetic (2000 chunks)": 1212.25},
 }
+LOAD_TEST: dict[str, Any] = {
+    "requests": 500,
+    "concurrency": 8,
+    "retriever": "hybrid",
+    "errors": 0,
+    "seconds": 20.0,
+    "requests_per_second": 25.0,
+    "p50_ms": 300.0,
+    "p95_ms": 420.0,
+    "p99_ms": 480.5,
+    "machine": "x86_64 Linux, 2 CPUs",
+    "load_average": 2.5,
+}
 README = (
     "# Project\n\nIntro text.\n\n"
     "<!-- results:retrieval -->\nold table\n<!-- /results:retrieval -->\n"
     "<!-- results:findings -->\nold claims\n<!-- /results:findings -->\n"
     "\nAuthor's prose.\n\n<!-- results:speed -->\nold speed\n<!-- /results:speed -->\n"
-    "<!-- results:failures -->\nold failures\n<!-- /results:failures -->\n\nEnd.\n"
+    "<!-- results:failures -->\nold failures\n<!-- /results:failures -->\n"
+    "<!-- results:capacity -->\nold capacity\n<!-- /results:capacity -->\n\nEnd.\n"
 )
 
 
@@ -90,6 +106,7 @@ def project(tmp_path: Path) -> Path:
     (tmp_path / "results").mkdir()
     (tmp_path / "results" / "retrieval_eval.json").write_text(json.dumps(EVALUATION))
     (tmp_path / "results" / "benchmark.json").write_text(json.dumps(BENCHMARK))
+    (tmp_path / "results" / "load_test.json").write_text(json.dumps(LOAD_TEST))
     (tmp_path / "README.md").write_text(README)
     return tmp_path
 
@@ -164,6 +181,31 @@ def test_speed_section_without_a_benchmark_says_how_to_make_one() -> None:
     )
 
 
+def test_capacity_plans_each_replica_at_the_autoscalers_cpu_target() -> None:
+    text = capacity_section(LoadTest.model_validate(LOAD_TEST))
+
+    # 25 requests/s at 70% is 17.5 per replica; never fewer than the autoscaler's 2.
+    assert "One worker answered 25.0 `/query` requests/s (hybrid retrieval" in text
+    assert "8 clients, 500 requests, 0 errors; x86_64 Linux, 2 CPUs, load average 2.5" in text
+    assert "plans for 17.5 requests/s" in text
+    assert text.splitlines()[-3:] == [
+        "| 10 requests/s | 2 |",
+        "| 100 requests/s | 6 |",
+        "| 1,000 requests/s | 58 |",
+    ]
+
+
+def test_capacity_without_a_load_test_says_how_to_make_one(project: Path) -> None:
+    (project / "results" / "load_test.json").unlink()
+
+    write_report(project / "results", project / "README.md")
+
+    assert capacity_section(None) in (project / "README.md").read_text()
+    assert capacity_section(None) == (
+        "No load test recorded yet: run `make serve`, then `make load-test`."
+    )
+
+
 @pytest.mark.parametrize(
     ("content", "detail"),
     [
@@ -200,12 +242,13 @@ def test_report_rewrites_only_the_results_sections(project: Path) -> None:
     figure = write_report(project / "results", project / "README.md")
 
     text = (project / "README.md").read_text()
-    for old in ("old table", "old speed", "old claims", "old failures"):
+    for old in ("old table", "old speed", "old claims", "old failures", "old capacity"):
         assert old not in text
     assert text.startswith("# Project\n\nIntro text.\n\n<!-- results:retrieval -->\n`data/")
     assert "<!-- /results:findings -->\n\nAuthor's prose.\n\n<!-- results:speed -->\n" in text
     assert "| synthetic (2000 chunks) | 1,212.2 |\n<!-- /results:speed -->\n" in text
-    assert text.endswith("<!-- /results:failures -->\n\nEnd.\n")
+    assert "| 100 requests/s | 6 |\n| 1,000 requests/s | 58 |\n<!-- /results:capacity -->" in text
+    assert text.endswith("<!-- /results:capacity -->\n\nEnd.\n")
     assert "| headings | hybrid | 254 | 0.961 | 0.938 | 0.950 | 0.979 |\n" in text
     assert figure == project / FIGURE
 
@@ -287,7 +330,7 @@ def test_a_failed_report_exits_1_and_writes_nothing(
 def test_the_shipped_readme_carries_the_sections_the_report_fills() -> None:
     text = PROJECT_README.read_text(encoding="utf-8")
 
-    for name in ("retrieval", "findings", "speed", "failures"):
+    for name in ("retrieval", "findings", "speed", "failures", "capacity"):
         assert text.count(f"<!-- results:{name} -->\n") == 1
         assert text.count(f"<!-- /results:{name} -->") == 1
     assert f"]({FIGURE.as_posix()})" in text

@@ -155,6 +155,57 @@ def benchmark(
     typer.echo(json.dumps(figures, indent=2))
 
 
+@app.command("load-test")
+def load_test(
+    url: Annotated[
+        str | None, typer.Option(help="Default: http://API_HOST:API_PORT/query.")
+    ] = None,
+    requests: Annotated[int, typer.Option(min=1, max=100_000)] = 1000,
+    concurrency: Annotated[
+        int, typer.Option(min=1, max=256, help="Clients at once (each waits for its answer).")
+    ] = 8,
+    output: Annotated[Path, typer.Option(help="Results file.")] = Path("results/load_test.json"),
+    corpus: CorpusOption = None,
+) -> None:
+    """Closed-loop load on a running API's /query: throughput and latency of one replica."""
+    import asyncio
+
+    import httpx
+
+    from .corpus import CorpusError, load_queries
+    from .files import write_json
+    from .loadtest import run
+
+    settings = with_corpus(get_settings(), corpus)
+    # One INFO line per request from httpx would bury the summary.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    target = url or f"http://{settings.api_host}:{settings.api_port}/query"
+    ready = target.rsplit("/", 1)[0] + "/ready"
+    try:
+        answer = httpx.get(ready, timeout=5)
+    except httpx.HTTPError:
+        raise fail(f"nothing answers at {ready}: start the API with `make serve`") from None
+    if answer.status_code != 200:
+        raise fail(f"{ready} answered {answer.status_code}: {answer.text[:200]}")
+    try:
+        questions = list(load_queries(settings.corpus_path).values())
+    except (CorpusError, OSError) as exc:
+        raise fail(f"{settings.corpus_path} has no questions to send ({exc})") from None
+    if not questions:
+        raise fail(f"{settings.corpus_path}/queries.jsonl holds no questions to send")
+    result = asyncio.run(
+        run(
+            target,
+            questions,
+            requests=requests,
+            concurrency=concurrency,
+            retriever=settings.retriever,
+        )
+    )
+    write_json(output, result.as_dict())
+    typer.echo(json.dumps(result.as_dict(), indent=2))
+
+
 @app.command()
 def report(
     readme: Annotated[Path, typer.Option(help="README whose results sections to rewrite.")] = Path(

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from .calibration import Calibration, save_calibration
 from .chunking import STRATEGIES as CHUNKINGS
@@ -202,9 +203,15 @@ class Comparison:
     verdict: str
 
 
-@dataclass(frozen=True)
-class Abstention:
-    """Abstain below `threshold` (best dense cosine), chosen on dev, scored on test."""
+class Abstention(BaseModel):
+    """Abstain below `threshold` (best dense cosine), chosen on dev, scored on test.
+
+    Also the record in results/retrieval_eval.json that `make report` reads back: the
+    question lists stay out of it (the examples are written separately, as text), and
+    precision and recall are written for readers of the file but always recomputed.
+    """
+
+    model_config = ConfigDict(frozen=True)
 
     chunking: str
     threshold: float | None
@@ -214,14 +221,16 @@ class Abstention:
     test_out_of_scope: int
     abstained_out_of_scope: int
     abstained_in_scope: int
-    missed: list[str]
-    wrongly_abstained: list[str]
+    missed: list[str] = Field(default_factory=list, exclude=True)
+    wrongly_abstained: list[str] = Field(default_factory=list, exclude=True)
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def precision(self) -> float:
         abstained = self.abstained_out_of_scope + self.abstained_in_scope
         return self.abstained_out_of_scope / abstained if abstained else 0.0
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def recall(self) -> float:
         if not self.test_out_of_scope:
@@ -595,14 +604,7 @@ def _payload(
             }
             for c in grid.comparisons
         ],
-        "abstention": None
-        if abstention is None
-        else {
-            key: value
-            for key, value in asdict(abstention).items()
-            if key not in {"missed", "wrongly_abstained"}
-        }
-        | {"precision": abstention.precision, "recall": abstention.recall},
+        "abstention": None if abstention is None else abstention.model_dump(),
     }
 
 

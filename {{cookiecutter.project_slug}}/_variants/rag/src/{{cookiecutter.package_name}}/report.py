@@ -2,23 +2,31 @@
 
 `results/retrieval_eval.json` (written by `make evaluate`) gives the comparison table,
 the best configuration, the random floor and the figure `docs/retrieval_eval.png`;
-`results/benchmark.json` (`make benchmark`), when there is one, gives the speed tables.
+`results/benchmark.json` (`make benchmark`), when there is one, gives the speed tables;
+`results/load_test.json` (`make load-test`), when there is one, the replicas a few steady
+loads need.
 Nothing run-specific (run ids, dates) goes in, so the same results give the same bytes.
 """
 
+import math
 from pathlib import Path
 from typing import TypeVar
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from .corpus import corpus_sha256
-from .evaluation import BASELINE, markdown_table, plot
+from .evaluation import BASELINE, Abstention, markdown_table, plot
 from .files import write_text
 from .metrics import METRICS
 from .readme import ReportError, replace_section
 
 EVALUATION = "retrieval_eval.json"
 BENCHMARK = "benchmark.json"
+LOAD_TEST = "load_test.json"
+# deploy/kubernetes/autoscaler.yaml: CPU target and the replicas it never goes below.
+TARGET_UTILISATION = 0.7
+MIN_REPLICAS = 2
+PLANNED_LOADS = (10, 100, 1_000)
 # Relative to the README, which links to it.
 FIGURE = Path("docs/retrieval_eval.png")
 FIGURE_METRIC = "ndcg@10"
@@ -78,19 +86,6 @@ class FusionRecord(BaseModel):
     dev_ndcg_at_10: float
 
 
-class AbstentionRecord(BaseModel):
-    chunking: str
-    threshold: float | None
-    dev_in_scope: int
-    dev_out_of_scope: int
-    test_in_scope: int
-    test_out_of_scope: int
-    abstained_out_of_scope: int
-    abstained_in_scope: int
-    precision: float
-    recall: float
-
-
 class HardQuestion(BaseModel):
     question: str
     ndcg_at_10: float = Field(alias="ndcg@10")
@@ -115,7 +110,7 @@ class Evaluation(BaseModel):
     results: list[EvaluatedConfig] = Field(min_length=1)
     fusion: dict[str, FusionRecord] = Field(default_factory=dict)
     comparisons: list[ComparisonRecord] = Field(default_factory=list)
-    abstention: AbstentionRecord | None = None
+    abstention: Abstention | None = None
     hardest: list[HardQuestion] = Field(default_factory=list)
     abstention_examples: AbstentionExamples = Field(default_factory=AbstentionExamples)
 
@@ -136,7 +131,23 @@ class Benchmark(BaseModel):
     ingest_chunks_per_s: dict[str, float]
 
 
-Results = TypeVar("Results", Evaluation, Benchmark)
+class LoadTest(BaseModel):
+    """What `make load-test` writes to results/load_test.json."""
+
+    requests: int = Field(ge=1)
+    concurrency: int = Field(ge=1)
+    retriever: str
+    errors: int = Field(ge=0)
+    seconds: float
+    requests_per_second: float = Field(ge=0)
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    machine: str
+    load_average: float | None = None
+
+
+Results = TypeVar("Results", Evaluation, Benchmark, LoadTest)
 
 
 def load(path: Path, schema: type[Results], target: str) -> Results:
@@ -334,6 +345,31 @@ def speed_section(benchmark: Benchmark | None) -> str:
     return "\n".join(lines)
 
 
+def capacity_section(load_test: LoadTest | None) -> str:
+    """Replicas for a few steady loads, from one replica's measured /query throughput."""
+    if load_test is None or load_test.requests_per_second <= 0:
+        return "No load test recorded yet: run `make serve`, then `make load-test`."
+    per_replica = load_test.requests_per_second * TARGET_UTILISATION
+    busy = ""
+    if load_test.load_average is not None:
+        busy = f", load average {load_test.load_average:.1f} at the end"
+    lines = [
+        f"One worker answered {load_test.requests_per_second:,.1f} `/query` requests/s "
+        f"({load_test.retriever} retrieval and an extractive answer; p50 "
+        f"{load_test.p50_ms:.1f} ms, p99 {load_test.p99_ms:.1f} ms; {load_test.concurrency} "
+        f"clients, {load_test.requests:,} requests, {load_test.errors} errors; "
+        f"{load_test.machine}{busy}). At the autoscaler's {TARGET_UTILISATION:.0%} CPU target a "
+        f"replica of one worker plans for {per_replica:,.1f} requests/s:",
+        "",
+        "| steady load | replicas |",
+        "|---|---|",
+    ]
+    for load in PLANNED_LOADS:
+        replicas = max(MIN_REPLICAS, math.ceil(load / per_replica))
+        lines.append(f"| {load:,} requests/s | {replicas} |")
+    return "\n".join(lines)
+
+
 def check_corpus(evaluation: Evaluation, corpus: Path | None) -> None:
     """Refuse results of other documents than CORPUS_PATH holds (when it is here)."""
     if corpus is None or not corpus.exists():
@@ -358,6 +394,8 @@ def write_report(results_dir: Path, readme: Path, corpus: Path | None = None) ->
     check_corpus(evaluation, corpus)
     benchmark_path = results_dir / BENCHMARK
     benchmark = load(benchmark_path, Benchmark, "benchmark") if benchmark_path.exists() else None
+    load_test_path = results_dir / LOAD_TEST
+    load_test = load(load_test_path, LoadTest, "load-test") if load_test_path.exists() else None
     try:
         text = readme.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -366,6 +404,7 @@ def write_report(results_dir: Path, readme: Path, corpus: Path | None = None) ->
     text = replace_section(text, "findings", findings_section(evaluation))
     text = replace_section(text, "failures", failures_section(evaluation))
     text = replace_section(text, "speed", speed_section(benchmark))
+    text = replace_section(text, "capacity", capacity_section(load_test))
     figure = readme.parent / FIGURE
     plot(evaluation.results, figure, FIGURE_METRIC)
     write_text(readme, text)
