@@ -3,6 +3,11 @@
 Cookiecutter renders this file with Jinja (only the ``tojson`` line in ``main`` has
 template syntax) and runs it inside the generated project. A non-zero exit makes
 cookiecutter delete the project, so every check happens before anything moves.
+
+Cookiecutter copies the overlays' code, tests and data without rendering them;
+this hook fills in the chosen overlay's few answer fields itself (`OVERLAY_FIELDS`),
+in paths and in text, so those files are plain files that need no Jinja and no
+escaping of Jinja's own delimiters.
 """
 
 from __future__ import annotations
@@ -23,11 +28,54 @@ FIRST_COMMIT_MESSAGE = "Initial commit from ml-portfolio-template"
 GIT_TIMEOUT_S = 120
 
 
+# What the overlay files that cookiecutter copies without rendering (their code,
+# tests, data and Make targets: `_copy_without_render`) may say of the answers, and
+# the answer that replaces it. Compiling every variant's files with Jinja was most
+# of the generation time, for files of which one variant's are kept. Jinja's
+# delimiters are built, not written: cookiecutter renders this file too.
+OPEN, CLOSE, TAG = "{" + "{", "}" + "}", "{" + "%"
+OVERLAY_FIELDS = {
+    f"{OPEN} cookiecutter.package_name {CLOSE}": "package_name",
+    f"{OPEN}cookiecutter.package_name{CLOSE}": "package_name",
+    f"{OPEN} cookiecutter.project_slug {CLOSE}": "project_slug",
+}
+_FIELD = re.compile("|".join(re.escape(expression) for expression in OVERLAY_FIELDS))
+# Any other Jinja that speaks of the answers: an overlay cannot use it (chat
+# templates and other Jinja that does not are fine: overlays are never rendered).
+_UNKNOWN_FIELD = re.compile(
+    rf"({re.escape(OPEN)}|{re.escape(TAG)})[^\n]*?cookiecutter\."
+)
+
+
 class OverlayError(Exception):
     """The variant overlay cannot be placed without overwriting the skeleton."""
 
 
-def overlay_moves(project: Path, variant: str) -> list[tuple[Path, Path]]:
+def fill(text: str, answers: dict[str, str]) -> str:
+    """`text` with every overlay field replaced by its answer, in one pass."""
+    return _FIELD.sub(lambda match: answers[OVERLAY_FIELDS[match.group(0)]], text)
+
+
+def unknown_fields(text: str) -> list[str]:
+    """Answers an overlay asks for that `fill` would leave as they are (a template
+    bug: add the expression to OVERLAY_FIELDS)."""
+    remaining = _FIELD.sub("", text)
+    return [match.group(0) for match in _UNKNOWN_FIELD.finditer(remaining)]
+
+
+def fill_file(path: Path, answers: dict[str, str]) -> None:
+    """Fill the fields of a text file in place; binary files are left alone."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        return
+    if OPEN in text:
+        path.write_text(fill(text, answers), encoding="utf-8")
+
+
+def overlay_moves(
+    project: Path, variant: str, answers: dict[str, str] | None = None
+) -> list[tuple[Path, Path]]:
     """Plan (source, destination) moves for every file of the variant overlay.
 
     Overlays add files, they never replace one: a destination that already exists
@@ -40,15 +88,15 @@ def overlay_moves(project: Path, variant: str) -> list[tuple[Path, Path]]:
     moves: list[tuple[Path, Path]] = []
     clashes: list[str] = []
     for source in sorted(overlay.rglob("*")):
-        relative = source.relative_to(overlay)
-        destination = project / relative
+        relative = source.relative_to(overlay).as_posix()
+        destination = project / (fill(relative, answers) if answers else relative)
         if any(parent.is_file() for parent in destination.parents):
-            clashes.append(relative.as_posix())
+            clashes.append(relative)
         elif source.is_dir() and not source.is_symlink():
             if destination.exists() and not destination.is_dir():
-                clashes.append(relative.as_posix())
+                clashes.append(relative)
         elif destination.exists() or destination.is_symlink():
-            clashes.append(relative.as_posix())
+            clashes.append(relative)
         else:
             moves.append((source, destination))
     if clashes:
@@ -62,17 +110,24 @@ def overlay_moves(project: Path, variant: str) -> list[tuple[Path, Path]]:
     return moves
 
 
-def apply_overlay(project: Path, variant: str) -> None:
-    """Move the chosen variant's files into place and drop every overlay."""
-    moves = overlay_moves(project, variant)
+def apply_overlay(
+    project: Path, variant: str, answers: dict[str, str] | None = None
+) -> None:
+    """Move the chosen variant's files into place, their fields filled from
+    `answers` (if given), and drop every overlay."""
+    moves = overlay_moves(project, variant, answers)
     for source, destination in moves:
         destination.parent.mkdir(parents=True, exist_ok=True)
         source.replace(destination)
+        if answers:
+            fill_file(destination, answers)
     # Folders the overlay holds without files (kept with nothing in them).
     overlay = project / VARIANTS_DIR / variant
     for folder in sorted(overlay.rglob("*")):
         if folder.is_dir():
-            (project / folder.relative_to(overlay)).mkdir(parents=True, exist_ok=True)
+            relative = folder.relative_to(overlay).as_posix()
+            kept = fill(relative, answers) if answers else relative
+            (project / kept).mkdir(parents=True, exist_ok=True)
     shutil.rmtree(project / VARIANTS_DIR)
 
 
@@ -202,7 +257,8 @@ def main() -> int:
     answers = json.loads(r"""{{ cookiecutter | tojson }}""")
     project = Path.cwd().resolve()
     try:
-        apply_overlay(project, str(answers["variant"]))
+        fields = {k: v for k, v in answers.items() if isinstance(v, str)}
+        apply_overlay(project, str(answers["variant"]), fields)
         place_license(project, str(answers["license"]))
     except OverlayError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -330,9 +330,22 @@ def dockerfile_label_values(dockerfile: str) -> list[str]:
 
 
 def copied_without_render(relative: str) -> bool:
-    """Whether cookiecutter copies this template file as is (_copy_without_render)."""
+    """Whether cookiecutter copies this template file as is (_copy_without_render);
+    in an overlay, the post-generation hook may fill it in afterwards."""
     patterns = COOKIECUTTER_JSON.get("_copy_without_render", [])
     return any(fnmatch.fnmatch(relative, pattern) for pattern in patterns)
+
+
+def filled_by_hook(relative: str) -> bool:
+    """Whether the post-generation hook fills this overlay file in (not Jinja)."""
+    return relative.startswith(f"{VARIANTS_DIR}/") and copied_without_render(relative)
+
+
+def filled(text: str, context: Mapping[str, Any]) -> str:
+    """An overlay file's text as the post-generation hook fills it in."""
+    fields = {key: value for key, value in context.items() if isinstance(value, str)}
+    fill: Callable[[str, dict[str, str]], str] = load_hook("post_gen_project").fill
+    return fill(text, fields)
 
 
 def render_project_files(
@@ -359,7 +372,9 @@ def render_project_files(
         text = read_text(path)
         if text is None:
             continue
-        if not copied_without_render(relative):
+        if filled_by_hook(relative):
+            text = filled(text, context)
+        elif not copied_without_render(relative):
             text = compiled(text).render(cookiecutter=context)
         rendered[name] = text
     return rendered

@@ -81,9 +81,10 @@ def test_cruft_update_brings_template_changes_and_keeps_user_edits(
     )
     git(project, "commit", "-qam", "our notes")
 
-    # The template moves on: a new setting documented, and a README line near the top.
+    # The template moves on: a new setting documented (in a file the post-generation
+    # hook fills in) and a README line near the top (one Jinja renders).
     skeleton = template / "{{cookiecutter.project_slug}}"
-    env_example = skeleton / ".env.example"
+    env_example = skeleton / "_variants" / "serving" / ".env.example"
     env_example.write_text(env_example.read_text() + "\n# FEATURE_FLAG=on\n")
     overlay_readme = skeleton / "_variants" / "serving" / "README.md"
     lines = overlay_readme.read_text().splitlines(keepends=True)

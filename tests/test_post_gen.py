@@ -11,7 +11,19 @@ from pathlib import Path
 
 import pytest
 
-from support import REPO, bake_cli, choices, load_hook
+from support import (
+    REPO,
+    SKELETON,
+    bake_cli,
+    choices,
+    filled,
+    filled_by_hook,
+    load_hook,
+    read_text,
+    render_answers,
+    skeleton_files,
+    template_env,
+)
 
 hook = load_hook("post_gen_project")
 CACHES = shutil.ignore_patterns(
@@ -257,3 +269,36 @@ def test_next_steps_ask_for_nothing_when_the_tools_are_there(tmp_path: Path) -> 
     assert shutil.which("uv")
     assert shutil.which("make")
     assert "Install first:" not in hook.next_steps(tmp_path, ["install", "check"])
+
+
+@pytest.mark.parametrize("variant", choices("variant"))
+def test_every_overlay_file_the_hook_fills_reads_as_jinja_would_render_it(
+    variant: str,
+) -> None:
+    """The hook's plain substitution and Jinja agree on every overlay text file it
+    fills in, and none of them asks for an answer the hook does not know."""
+    context = render_answers(variant=variant, project_name="Zz Top 2", author_name="{{")
+    checked = 0
+    for path in skeleton_files():
+        relative = path.relative_to(SKELETON).as_posix()
+        text = read_text(path)
+        if not relative.startswith(f"_variants/{variant}/") or text is None:
+            continue
+        if not filled_by_hook(relative):
+            continue
+        assert hook.unknown_fields(text) == [], relative
+        if "{{ cookiecutter" in text:
+            rendered = template_env().from_string(text).render(cookiecutter=context)
+            assert filled(text, context) == rendered, relative
+            checked += 1
+
+    assert checked > 0
+
+
+def test_an_answer_the_hook_cannot_fill_is_named() -> None:
+    known = "{{ cookiecutter.project_slug }}"
+    unknown = "{{ cookiecutter.author_email }}"
+    chat = "{% for message in messages %}{{ message.content }}{% endfor %}"
+
+    assert hook.unknown_fields(f"{known} {chat}") == []
+    assert hook.unknown_fields(f"x = '{unknown}'") == ["{{ cookiecutter."]
