@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import sys
 import tempfile
@@ -41,6 +42,12 @@ from support import (
 )
 
 ACCOUNT = CHURNING_ACCOUNT
+REPO = Path(__file__).resolve().parents[1]
+QUESTIONS = (
+    (REPO / "{{cookiecutter.project_slug}}/_variants/rag/data/handbook/queries.jsonl")
+    .read_text(encoding="utf-8")
+    .splitlines()
+)
 # Many unknown fields: every one is an error to report (about 400 KB).
 UNKNOWN_FIELDS = {f"field_{i}": i for i in range(30_000)}
 
@@ -49,7 +56,7 @@ UNKNOWN_FIELDS = {f"field_{i}": i for i in range(30_000)}
 class Target:
     variant: str
     endpoint: str
-    good: object
+    good: tuple[object, ...]  # legitimate bodies, sent in turn
     abusive: tuple[object, ...]
     legit_rate: float  # requests/s the API serves comfortably on 2 cores
     heavy: object  # the costliest valid request, for the burst
@@ -59,7 +66,7 @@ TARGETS = {
     "serving": Target(
         "serving",
         "/predict",
-        ACCOUNT,
+        (ACCOUNT,),
         ({"instances": [{}] * 1000}, UNKNOWN_FIELDS),
         50,
         {"instances": [ACCOUNT] * 1000},
@@ -67,7 +74,9 @@ TARGETS = {
     "rag": Target(
         "rag",
         "/query",
-        {"question": "How do I rotate an API key without downtime?"},
+        # Every question of the handbook in turn: one repeated question would be
+        # served from the dense retriever's last-vector cache.
+        tuple({"question": json.loads(line)["text"]} for line in QUESTIONS),
         ({"question": "x" * 1_000_000}, UNKNOWN_FIELDS),
         10,
         {"question": "How do I rotate an API key without downtime?", "top_k": 20},
@@ -75,7 +84,7 @@ TARGETS = {
     "fine-tuning": Target(
         "fine-tuning",
         "/generate",
-        {"prompt": "Why did my bill go up this month?"},
+        ({"prompt": "Why did my bill go up this month?"},),
         ({"prompt": "\U0001f600" * 250_000}, UNKNOWN_FIELDS),
         10,
         {"prompt": "Why did my bill go up this month?"},
@@ -136,7 +145,8 @@ def under_abuse(
     base: str, target: Target, seconds: float, attack_rate: float
 ) -> dict[str, float]:
     url = f"{base}{target.endpoint}"
-    good = json.dumps(target.good).encode()
+    good = [json.dumps(body).encode() for body in target.good]
+    turn = itertools.count()
     bad = [json.dumps(body).encode() for body in target.abusive]
     stop = threading.Event()
     sent = 0
@@ -151,7 +161,12 @@ def under_abuse(
     )
     attacker.start()
     try:
-        legit = open_loop(lambda: post(url, good), target.legit_rate, seconds, stop)
+        legit = open_loop(
+            lambda: post(url, good[next(turn) % len(good)]),
+            target.legit_rate,
+            seconds,
+            stop,
+        )
     finally:
         stop.set()
         attacker.join()
