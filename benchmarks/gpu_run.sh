@@ -11,8 +11,10 @@
 #    builds a Qwen2.5-0.5B-shaped model (random weights, tokenizer with a chat template)
 #    in a folder, then `train` on it with the default recipe (BASE_MODEL=<folder>, what
 #    `make train` runs), serves the export and asks POST /generate once, then
-#    `gpu-smoke` and benchmarks/training.py --device cuda. Each step is bounded and
-#    logged, so a slow one leaves the others' results.
+#    `gpu-smoke` and benchmarks/training.py --device cuda, and last `train` under
+#    accelerate launch with the FSDP configuration (accelerate applies FSDP only on
+#    GPUs: it cannot run on a CPU machine). Each step is bounded and logged, so a
+#    slow one leaves the others' results.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$here")
@@ -120,6 +122,27 @@ EOF
     # More epochs: enough example passes for the full token-budget batch in `train`.
     step train-epochs16 240 env BASE_MODEL="$work/qwen05b" EPOCHS=16 "$python" -m "$package.cli" train
     cp results/metrics.json "$OUT/metrics-epochs16.json" 2>/dev/null
+    if [ "$device" = cuda ]; then
+        # What `make train-distributed ACCELERATE_CONFIG=configs/accelerate_fsdp.yaml
+        # NPROC=1` runs: one process (the project refuses FSDP over several until rank 0
+        # gathers the adapter, ADR 0011), outputs beside the default run's.
+        local fsdp=(BASE_MODEL="$work/qwen05b" QUANTIZATION=none ADAPTER_DIR=models/adapter-fsdp
+            RESULTS_DIR=results-fsdp CHECKPOINT_DIR=checkpoints-fsdp)
+        step train-fsdp 240 env "${fsdp[@]}" "$python" -m accelerate.commands.launch \
+            --config_file configs/accelerate_fsdp.yaml --num_processes 1 \
+            --main_process_port 29533 -m "$package.cli" train
+        cp results-fsdp/metrics.json "$OUT/metrics-fsdp.json" 2>/dev/null
+        # Data parallel over every GPU the machine has, when it has two or more.
+        local gpus
+        gpus=$(nvidia-smi -L 2>/dev/null | grep -c GPU)
+        if [ "${gpus:-0}" -ge 2 ]; then
+            step train-ddp 240 env BASE_MODEL="$work/qwen05b" RESULTS_DIR=results-ddp \
+                ADAPTER_DIR=models/adapter-ddp CHECKPOINT_DIR=checkpoints-ddp \
+                "$python" -m accelerate.commands.launch --config_file configs/accelerate.yaml \
+                --num_processes "$gpus" --main_process_port 29534 -m "$package.cli" train
+            cp results-ddp/metrics.json "$OUT/metrics-ddp.json" 2>/dev/null
+        fi
+    fi
     cat "$OUT/steps.txt"
 }
 

@@ -12,6 +12,7 @@ figures into the README and redraw its figures.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import time
@@ -95,6 +96,7 @@ def test_fine_tuning_project_passes_its_gate_smoke_trains_serves_and_reports(
     _train_and_report(project, torch_env, smoke)
     _unreachable_hub_fails_at_once(project, torch_env)
     _local_folder_base_trains_and_serves(project, torch_env)
+    _trains_in_two_processes(project, torch_env)
 
 
 def _train_and_report(
@@ -141,9 +143,7 @@ def _train_and_report(
     missing = [line for line in quoted if line not in readme]
     assert not missing, f"README lacks {missing}"
     # Everything outside the markers is the author's and stays as shipped.
-    first, last = "<!-- results:evaluation -->", "<!-- /results:failures -->"
-    assert readme.split(first)[0] == shipped_readme.split(first)[0]
-    assert readme.split(last)[1] == shipped_readme.split(last)[1]
+    assert _outside_markers(readme) == _outside_markers(shipped_readme)
 
     stats = figure_stats(project, figure, torch_env)
     assert stats["shape"] == [450, 800]
@@ -162,11 +162,26 @@ def _train_and_report(
         # is documented. Every other check runs.
         unexpressible = ("positive_data_acceptance",)
         fuzzed = schema_fuzz(base, max_examples=50, exclude=unexpressible)
+        # One replica's throughput, which `make report` turns into replicas.
+        at = {**serve_env, "API_PORT": base.rsplit(":", 1)[1]}
+        make(project, "load-test", "REQUESTS=40", extra_env=at)
 
     assert ready[0] == 200, ready
     assert "No issues found" in fuzzed
     assert json.loads(routed[1])["label"] == "billing"
     assert (load["requests"], load["errors"]) == (100, 0)
+    measured = json.loads((project / "results" / "load_test.json").read_text())
+    assert (measured["requests"], measured["errors"]) == (40, 0)
+    make(project, "report", extra_env=torch_env)
+    capacity = (project / "README.md").read_text(encoding="utf-8")
+    assert f"answered {measured['requests_per_second']:,.2f} generations/s" in capacity
+    assert "| 100 generations/s |" in capacity
+
+
+def _outside_markers(readme: str) -> str:
+    """The README without what `make report` and `make docs` write between markers."""
+    section = r"<!-- results:([\w-]+) -->.*?<!-- /results:\1 -->"
+    return re.sub(section, "", readme, flags=re.S)
 
 
 def _unreachable_hub_fails_at_once(project: Path, torch_env: dict[str, str]) -> None:
@@ -225,3 +240,16 @@ def _local_folder_base_trains_and_serves(
     assert ready[0] == 200, ready
     assert routed[0] == 200, routed
     assert json.loads(routed[1])["model_version"] == "qwen2-base+lora"  # no path
+
+
+def _trains_in_two_processes(project: Path, torch_env: dict[str, str]) -> None:
+    """`make train-distributed NPROC=2`: the Make target, as a user types it, on the CPU
+    (gloo); the global batch is the single-process run's. The project's own suite
+    checks rank-0-only writes, shards and the loss curve (tests/test_distributed.py)."""
+    env = {**torch_env, **TINY_TRAIN, "BATCH_SIZE": "8"}
+    port = f"MASTER_PORT={free_port()}"
+    output = make(project, "train-distributed", "NPROC=2", port, extra_env=env)
+    metrics = json.loads((project / "results" / "metrics.json").read_text())
+    assert "batch 8 (BATCH_SIZE) x 2 processes" in output
+    assert output.count(f"run {metrics['run_id']}: {STEPS} steps") == 1
+    assert (metrics["processes"], metrics["global_step"]) == (2, STEPS)

@@ -21,8 +21,14 @@ INSTALL_NOTE = @echo "torch: the $(TORCH) build ($(TORCH_WHY)); TORCH=cpu or TOR
 
 DEVICE ?= auto
 STEPS ?= 10
+# train-distributed: processes (one per GPU; on a CPU, gloo between processes), the
+# accelerate configuration (configs/accelerate_fsdp.yaml shards the model: GPUs only)
+# and the port the processes meet on.
+NPROC ?= 2
+ACCELERATE_CONFIG ?= configs/accelerate.yaml
+MASTER_PORT ?= 29500
 
-.PHONY: data train evaluate serve gpu-smoke report artifacts
+.PHONY: data train train-distributed evaluate serve load-test gpu-smoke report artifacts
 
 data: ## Regenerate the bundled train/validation/test JSONL (seeded)
 	$(CLI) data
@@ -30,11 +36,18 @@ data: ## Regenerate the bundled train/validation/test JSONL (seeded)
 train: ## Base eval, LoRA fine-tune, tuned eval, merge check; MLflow run; exports models/adapter
 	$(CLI) train
 
+train-distributed: ## make train under accelerate launch with NPROC processes (BATCH_SIZE each)
+	$(RUN) accelerate launch --config_file $(ACCELERATE_CONFIG) --num_processes $(NPROC) \
+		--main_process_port $(MASTER_PORT) -m {{ cookiecutter.package_name }}.cli train
+
 evaluate: ## Base vs fine-tuned with intervals, and the failure cases, of the last run
 	$(CLI) evaluate
 
 serve: ## Serve POST /generate (base + adapter) on http://127.0.0.1:8000 (docs at /docs)
 	$(CLI) serve
+
+load-test: ## Closed-loop load on a running API's /generate (REQUESTS=100); writes results/load_test.json
+	$(CLI) load-test $(if $(REQUESTS),--requests $(REQUESTS))
 
 gpu-smoke: ## STEPS of make train's LoRA path (Qwen2.5-0.5B shape on a GPU): tokens/s, peak memory
 	$(CLI) gpu-smoke --device $(DEVICE) --steps $(STEPS)

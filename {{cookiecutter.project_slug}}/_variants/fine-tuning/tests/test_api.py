@@ -23,6 +23,7 @@ from {{ cookiecutter.package_name }}.api import (
     ModelSlot,
     bounded_request,
     create_app,
+    generate_body_limit,
     load_adapter_model,
 )
 from {{ cookiecutter.package_name }}.dataset import LABELS, load_jsonl
@@ -94,7 +95,8 @@ async def test_bad_input_is_422_naming_the_problem(
     assert needle in response.text
 
 
-@pytest.mark.parametrize("size", [2001, 100_001])
+# 20,001: far over the character limit, still under the body bound (28 KB here).
+@pytest.mark.parametrize("size", [2001, 20_001])
 async def test_an_oversized_prompt_is_422_naming_the_configured_limit(
     client: httpx.AsyncClient, size: int
 ) -> None:
@@ -155,7 +157,9 @@ async def test_ready_is_503_with_the_reason_when_no_adapter_was_trained(
         generated = await client.post("/generate", json={"prompt": "hi"})
 
         assert ready.status_code == 503
+        assert "ADAPTER_DIR" in ready.json()["reason"]
         assert "make train" in ready.json()["reason"]
+        assert str(tmp_path) not in ready.json()["reason"]
         assert generated.status_code == 503
         assert (await client.get("/health")).status_code == 200
 
@@ -184,8 +188,9 @@ async def test_a_damaged_adapter_keeps_ready_at_503_with_the_reason(
         generated = await client.post("/generate", json={"prompt": "hi"})
 
     assert ready.status_code == 503
-    assert str(copy) in ready.json()["reason"]
+    assert "the adapter in ADAPTER_DIR could not be loaded" in ready.json()["reason"]
     assert "make train" in ready.json()["reason"]
+    assert str(tmp_path) not in ready.json()["reason"]
     assert generated.status_code == 503
 
 
@@ -208,8 +213,9 @@ async def test_an_adapter_with_nan_weights_is_refused_before_ready(
         ready = await client.get("/ready")
 
     assert ready.status_code == 503
-    assert "NaN or infinite" in ready.json()["reason"]
+    assert "ADAPTER_DIR holds NaN or infinite" in ready.json()["reason"]
     assert "make train" in ready.json()["reason"]
+    assert str(tmp_path) not in ready.json()["reason"]
 
 
 @pytest.mark.slow
@@ -245,6 +251,7 @@ class InstantModel:
 # The token limit has its own test; here it stays out of the way of the character limit.
 LIMITS = Settings(max_new_tokens_cap=16, max_prompt_chars=2000, max_prompt_tokens=100_000)
 REQUEST = bounded_request(LIMITS.max_prompt_chars, LIMITS.max_new_tokens_cap)
+BODY_LIMIT = generate_body_limit(LIMITS.max_prompt_chars)
 
 
 @pytest.fixture(scope="module")
@@ -318,6 +325,11 @@ def _valid(body: object) -> bool:
     return True
 
 
+def _refusal(body: object) -> int:
+    """What an invalid body gets: 413 when longer than any valid one, else 422."""
+    return 413 if len(json.dumps(body).encode()) > BODY_LIMIT else 422
+
+
 def _post_bytes(app: FastAPI, content: bytes) -> httpx.Response:
     async def post() -> httpx.Response:
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
@@ -341,7 +353,7 @@ def test_no_request_body_makes_generate_answer_5xx(apps: dict[str, FastAPI], bod
     response = _post(apps["ready"], body)
     event(f"status {response.status_code}")  # pytest --hypothesis-show-statistics
 
-    assert response.status_code == (200 if _valid(body) else 422), response.text
+    assert response.status_code == (200 if _valid(body) else _refusal(body)), response.text
     if response.status_code == 200:
         answer = response.json()
         assert isinstance(answer["text"], str)
@@ -357,7 +369,7 @@ def test_before_the_model_loads_a_valid_body_gets_503_and_nothing_else_5xx(
     response = _post(apps["not ready"], body)
     event(f"status {response.status_code}")
 
-    assert response.status_code == (503 if _valid(body) else 422), response.text
+    assert response.status_code == (503 if _valid(body) else _refusal(body)), response.text
     if response.status_code == 503:
         assert response.json()["detail"] == "model is loading"
 
@@ -377,6 +389,55 @@ def test_non_finite_numbers_are_422_echoed_as_text(
 
     assert response.status_code == 422
     assert needle in response.text
+
+
+def test_the_longest_valid_prompt_in_its_longest_json_is_answered(
+    apps: dict[str, FastAPI],
+) -> None:
+    # Every character outside the BMP: two \\uXXXX escapes each, 12 bytes.
+    content = json.dumps({"prompt": "\U0001f600" * LIMITS.max_prompt_chars, "max_new_tokens": 16})
+
+    response = _post_bytes(apps["ready"], content.encode())
+
+    assert len(content) > 12 * LIMITS.max_prompt_chars
+    assert response.status_code == 200, response.text
+
+
+def test_a_body_longer_than_any_valid_request_is_413_before_it_is_parsed(
+    apps: dict[str, FastAPI],
+) -> None:
+    unknown = json.dumps({f"field_{i}": i for i in range(30_000)}).encode()
+
+    response = _post_bytes(apps["ready"], unknown)
+
+    assert response.status_code == 413
+    assert "MAX_PROMPT_CHARS" in response.json()["detail"]
+    assert "field_" not in response.text  # refused whole: no field was looked at
+
+
+class ThreadCountingModel(InstantModel):
+    """Records how many torch threads each generation ran with."""
+
+    def __init__(self, answer_ids: list[int]) -> None:
+        super().__init__(answer_ids)
+        self.threads: list[int] = []
+
+    def generate(self, input_ids: torch.Tensor, max_new_tokens: int, **kw: Any) -> torch.Tensor:
+        self.threads.append(torch.get_num_threads())
+        return super().generate(input_ids, max_new_tokens, **kw)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_generation_runs_with_the_configured_torch_threads(
+    tiny_pair: tuple[Any, Any], threads: int
+) -> None:
+    tokenizer = tiny_pair[1]
+    model = ThreadCountingModel(tokenizer("billing", add_special_tokens=False)["input_ids"])
+    app = create_app(LIMITS.model_copy(update={"generation_threads": threads}))
+    app.state.model_slot.model = LoadedModel(model, tokenizer, "counting")
+
+    assert _post(app, {"prompt": "my bill"}).status_code == 200
+    assert model.threads == [threads]
 
 
 def test_control_and_bidi_characters_in_a_prompt_are_answered(apps: dict[str, FastAPI]) -> None:

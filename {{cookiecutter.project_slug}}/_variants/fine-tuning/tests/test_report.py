@@ -17,6 +17,7 @@ from {{ cookiecutter.package_name }}.report import (
     LOSS_FIGURE,
     Predictions,
     TrainingRun,
+    capacity_section,
     evaluation_section,
     failures_section,
     per_label_section,
@@ -100,7 +101,7 @@ README = (
     + "".join(
         f"## {name}\n\n<!-- results:{name} -->\nold {name}\n<!-- /results:{name} -->\n\n"
         f"Prose after {name}.\n\n"
-        for name in ("evaluation", "per-label", "training", "smoke", "failures")
+        for name in ("evaluation", "per-label", "training", "smoke", "failures", "capacity")
     )
     + "Closing words.\n"
 )
@@ -346,7 +347,7 @@ def test_report_rewrites_only_the_results_sections_and_draws_the_figures(
     text = (project / "README.md").read_text(encoding="utf-8")
     assert "old " not in text
     assert text.startswith("# Project\n\nIntro the author wrote.\n\n## evaluation\n")
-    for name in ("evaluation", "per-label", "training", "smoke", "failures"):
+    for name in ("evaluation", "per-label", "training", "smoke", "failures", "capacity"):
         assert f"<!-- /results:{name} -->\n\nProse after {name}.\n" in text
     assert text.endswith("Closing words.\n")
     assert "| fine-tuned (LoRA, 100 steps) | 0.800 [0.500, 1.000] |" in text
@@ -366,6 +367,55 @@ def test_report_twice_gives_the_same_readme(project: Path) -> None:
     assert (project / "README.md").read_text(encoding="utf-8") == once
 
 
+LOAD_TEST = {
+    "requests": 100,
+    "concurrency": 4,
+    "max_new_tokens": 8,
+    "errors": 0,
+    "seconds": 50.0,
+    "requests_per_second": 2.0,
+    "p50_ms": 1900.0,
+    "p95_ms": 2400.0,
+    "p99_ms": 2600.0,
+    "model_version": "tiny+lora",
+    "machine": "x86_64 Linux, 2 CPUs",
+}
+
+
+def test_capacity_section_turns_one_replicas_throughput_into_replicas() -> None:
+    section = capacity_section(LOAD_TEST)
+
+    # 2 generations/s at the 70% target plan for 1.4 per replica; never below 2 replicas.
+    assert "answered 2.00 generations/s" in section
+    assert "plans for 1.40 generations/s" in section
+    assert "p99 2,600 ms" in section
+    assert section.splitlines()[-3:] == [
+        "| 10 generations/s | 8 |",
+        "| 100 generations/s | 72 |",
+        "| 1,000 generations/s | 715 |",
+    ]
+
+
+def test_capacity_section_without_a_load_test_says_how_to_make_one() -> None:
+    assert "`make load-test`" in capacity_section(None)
+
+
+def test_capacity_section_of_a_load_test_with_no_answer_says_so() -> None:
+    section = capacity_section(LOAD_TEST | {"requests_per_second": 0.0, "errors": 100})
+
+    assert "no answer (100 errors of 100)" in section
+    assert "replicas |" not in section
+
+
+def test_report_includes_the_capacity_when_a_load_test_ran(project: Path) -> None:
+    (project / "results" / "load_test.json").write_text(json.dumps(LOAD_TEST))
+
+    outcome = _report(project)
+
+    assert outcome.exit_code == 0, outcome.output
+    assert "| 100 generations/s | 72 |" in (project / "README.md").read_text()
+
+
 def test_report_includes_the_gpu_smoke_results_when_there_are_some(project: Path) -> None:
     (project / "results" / "gpu_smoke.json").write_text(json.dumps(SMOKE))
 
@@ -383,6 +433,7 @@ def test_report_includes_the_gpu_smoke_results_when_there_are_some(project: Path
         ("run", "set MLFLOW_TRACKING_URI to the store `make train` used"),
         ("marker", "README has no '<!-- results:smoke -->'"),
         ("gpu_smoke.json", "gpu_smoke.json lacks 'device': run `make gpu-smoke` again"),
+        ("load_test.json", "load_test.json lacks 'requests_per_second': run `make serve`"),
         ("metrics key", "metrics.json lacks 'tokens_per_second': run `make train` again"),
     ],
 )
@@ -398,7 +449,7 @@ def test_report_with_a_missing_source_exits_1_naming_it_and_writes_nothing(
         (results / "metrics.json").write_text(json.dumps(metrics | {"run_id": "f00d"}))
     elif broken == "marker":
         readme.write_text(README.replace("<!-- /results:smoke -->", ""))
-    elif broken == "gpu_smoke.json":
+    elif broken in ("gpu_smoke.json", "load_test.json"):
         (results / broken).write_text("{}")
     else:
         del metrics["tokens_per_second"]

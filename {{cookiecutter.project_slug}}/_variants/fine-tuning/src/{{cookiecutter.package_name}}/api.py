@@ -10,13 +10,14 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Request, Response, status
+from fastapi import APIRouter, FastAPI, HTTPException, Request, Response, status
+from fastapi.routing import APIRoute
 from prometheus_client import Counter, Histogram
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
@@ -112,6 +113,11 @@ class ModelSlot:
 
 # The client may retry after this many seconds when the queue is full.
 RETRY_AFTER_SECONDS = 1
+# The longest a valid /generate body can be: a prompt character is at most 12 bytes of
+# JSON (a code point above U+FFFF written as two \\uXXXX escapes); the other fields,
+# the keys and ordinary spacing fit in the slack.
+BYTES_PER_PROMPT_CHAR = 12
+BODY_SLACK_BYTES = 4096
 DISCONNECT_POLL_SECONDS = 0.1
 
 
@@ -121,8 +127,15 @@ def _generate(
     max_new_tokens: int,
     adapter: bool,
     should_stop: Callable[[], bool],
+    *,
+    threads: int = 0,
 ) -> str:
     from .sft import generate
+
+    if threads:  # per call: the setting is per thread, and this runs in a pool's thread
+        import torch
+
+        torch.set_num_threads(threads)
 
     context = nullcontext() if adapter else loaded.model.disable_adapter()
     with context:
@@ -247,6 +260,8 @@ async def _generate_unless_gone(
     messages: list[dict[str, str]],
     body: GenerateRequest,
     deadline: float,
+    *,
+    threads: int,
 ) -> str | None:
     """The completion, or None when the client left before or during generation."""
     left = threading.Event()
@@ -261,10 +276,58 @@ async def _generate_unless_gone(
             body.max_new_tokens,
             body.use_adapter,
             lambda: left.is_set() or time.monotonic() > deadline,
+            threads=threads,
         )
     finally:
         watcher.cancel()
     return None if left.is_set() else text
+
+
+def generate_body_limit(max_prompt_chars: int) -> int:
+    """Bytes no valid /generate request exceeds with MAX_PROMPT_CHARS characters."""
+    return BYTES_PER_PROMPT_CHAR * max_prompt_chars + BODY_SLACK_BYTES
+
+
+def bounded_body_route(limit: int) -> type[APIRoute]:
+    """A route that answers 413 to a body declared longer than any valid request
+    before parsing it: a 400 KB body of unknown fields would otherwise hold the event
+    loop (and every generation behind it) while it is decoded and validated."""
+
+    class BoundedBodyRoute(APIRoute):
+        def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+            handler = super().get_route_handler()
+
+            async def route_handler(request: Request) -> Response:
+                declared = request.headers.get("content-length", "")
+                if declared.isdigit() and int(declared) > limit:
+                    raise HTTPException(
+                        status.HTTP_413_CONTENT_TOO_LARGE,
+                        f"request body is {int(declared):,} bytes; a /generate request is at "
+                        f"most {limit:,} with MAX_PROMPT_CHARS (12 bytes a character, + 4 KB)",
+                    )
+                return await handler(request)
+
+            return route_handler
+
+    return BoundedBodyRoute
+
+
+def _not_loaded_reason(exc: Exception) -> str:
+    """Why /ready is 503, naming the setting and the fix: the folder's path (and the
+    exception's text, which may hold it) stay in the server log, out of the answer."""
+    from .modeling import NonFiniteWeightsError
+
+    if isinstance(exc, FileNotFoundError):
+        return (
+            "no trained adapter in ADAPTER_DIR: run `make train` first, or set ADAPTER_DIR "
+            "to a folder that `make train` exported"
+        )
+    if isinstance(exc, NonFiniteWeightsError):
+        return "the adapter in ADAPTER_DIR holds NaN or infinite weights: run `make train` again"
+    return (
+        f"the adapter in ADAPTER_DIR could not be loaded ({type(exc).__name__}; details in "
+        "the server log): run `make train` again"
+    )
 
 
 def create_app(
@@ -284,14 +347,8 @@ def create_app(
         # Whatever a damaged adapter folder raises (safetensors, peft, a tokenizer),
         # the service stays up and /ready says why, instead of loading forever.
         except Exception as exc:
-            reason = (
-                str(exc)
-                if isinstance(exc, FileNotFoundError)
-                else f"{source} could not be loaded ({type(exc).__name__}: {exc}): "
-                "run `make train` again"
-            )
-            state.mark_failed(reason)
-            logger.error("model not loaded", extra={"adapter_dir": str(source), "error": reason})
+            state.mark_failed(_not_loaded_reason(exc))
+            logger.error("model not loaded", extra={"adapter_dir": str(source), "error": str(exc)})
             return
         state.mark_ready(slot.model.version)
         logger.info("model loaded", extra={"adapter_dir": str(source)})
@@ -317,7 +374,9 @@ def create_app(
         deadline = time.monotonic() + settings.generation_timeout_seconds
         await _enter_queue(slot, settings, dropped)
         try:
-            text = await _generate_unless_gone(request, loaded, messages, body, deadline)
+            text = await _generate_unless_gone(
+                request, loaded, messages, body, deadline, threads=settings.generation_threads
+            )
         finally:
             slot.lock.release()
         if text is None:
@@ -337,14 +396,18 @@ def create_app(
     generate.__annotations__["body"] = bounded_request(
         settings.max_prompt_chars, settings.max_new_tokens_cap
     )
-    app.post(
+    limit = generate_body_limit(settings.max_prompt_chars)
+    router = APIRouter(route_class=bounded_body_route(limit))
+    router.post(
         "/generate",
         response_model=GenerateResponse,
         responses={
             503: {"description": "Model not loaded, queue full or timed out (Retry-After)"},
             422: {"description": "Bad input, or a prompt over MAX_PROMPT_TOKENS"},
+            413: {"description": "Body over MAX_BODY_BYTES, or longer than any valid request"},
         },
         tags=["model"],
     )(generate)
+    app.include_router(router)
 
     return app

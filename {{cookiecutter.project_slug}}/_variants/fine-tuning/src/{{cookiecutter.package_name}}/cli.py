@@ -37,12 +37,18 @@ def data(
 
 @app.command()
 def train() -> None:
-    """Evaluate the base, fine-tune with LoRA, evaluate again, check the merge, log to MLflow."""
+    """Evaluate the base, fine-tune with LoRA, evaluate again, check the merge, log to MLflow.
+
+    Under `accelerate launch` (make train-distributed) every process runs this command:
+    rank 0 does all of it, the others only train on their shard (distributed.py).
+    """
     from .dataset import SPLITS, DataError, load_jsonl
+    from .distributed import world
     from .modeling import TINY, resolve_base
 
     settings = get_settings()
     try:
+        here = world()
         # Before the heavy imports below (MLflow, torch: seconds): a bad data file, an
         # unreachable hub or a missing folder is reported at once.
         for split in SPLITS:
@@ -54,8 +60,12 @@ def train() -> None:
 
     from .evaluation import comparison_table
     from .train import train as run_training
+    from .train import train_shard
 
     try:
+        if not here.main:
+            train_shard(settings)
+            return
         result = run_training(settings, announce=typer.echo)
     except (DataError, ValueError, OSError) as exc:
         raise fail(str(exc)) from None
@@ -122,6 +132,55 @@ def gpu_smoke(
         )
     except ValueError as exc:
         raise fail(str(exc)) from None
+    write_json(output, result.as_dict())
+    typer.echo(json.dumps(result.as_dict(), indent=2))
+
+
+@app.command("load-test")
+def load_test(
+    url: Annotated[
+        str | None, typer.Option(help="Default: http://API_HOST:API_PORT/generate.")
+    ] = None,
+    requests: Annotated[int, typer.Option(min=1, max=100_000)] = 100,
+    concurrency: Annotated[
+        int, typer.Option(min=1, max=256, help="Clients at once (beyond GENERATION_QUEUE: 503s).")
+    ] = 4,
+    max_new_tokens: Annotated[int, typer.Option(min=1, max=2048)] = 8,
+    output: Annotated[Path, typer.Option(help="Results file.")] = Path("results/load_test.json"),
+) -> None:
+    """Closed-loop load on a running API's /generate: throughput and latency of one replica."""
+    import asyncio
+
+    import httpx
+
+    from .dataset import load_jsonl
+    from .files import write_json
+    from .loadtest import run
+
+    # httpx logs every request at INFO: hundreds of lines that say nothing here.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    settings = get_settings()
+    target = url or f"http://{settings.api_host}:{settings.api_port}/generate"
+    ready = target.rsplit("/", 1)[0] + "/ready"
+    try:
+        answer = httpx.get(ready, timeout=5)
+    except httpx.HTTPError:
+        raise fail(f"nothing answers at {ready}: start the API with `make serve`") from None
+    if answer.status_code != 200:
+        raise fail(f"{ready} answered {answer.status_code}: {answer.text[:200]}")
+    try:
+        prompts = [example.text for example in load_jsonl(settings.split_path("test"))]
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    result = asyncio.run(
+        run(
+            target,
+            prompts,
+            requests=requests,
+            concurrency=concurrency,
+            max_new_tokens=max_new_tokens,
+        )
+    )
     write_json(output, result.as_dict())
     typer.echo(json.dumps(result.as_dict(), indent=2))
 

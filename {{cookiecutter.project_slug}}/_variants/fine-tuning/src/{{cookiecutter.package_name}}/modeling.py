@@ -356,6 +356,10 @@ def save_adapter(model: "PeftModel", tokenizer: "PreTrainedTokenizerBase", targe
     tokenizer.save_pretrained(str(target))
 
 
+class NonFiniteWeightsError(ValueError):
+    """An adapter whose weights hold NaN or infinite values (a diverged run)."""
+
+
 def load_adapter(
     source: Path, precision: Precision
 ) -> tuple["PeftModel", "PreTrainedTokenizerBase", str]:
@@ -378,7 +382,7 @@ def load_adapter(
         model = PeftModel.from_pretrained(base, str(source))
     broken = non_finite_weights(model)
     if broken:
-        raise ValueError(
+        raise NonFiniteWeightsError(
             f"{source}: adapter weights hold NaN or infinite values ({broken[0]}"
             f"{f' and {len(broken) - 1} more' if len(broken) > 1 else ''}): run `make train` again"
         )

@@ -100,9 +100,11 @@ def choose_recipe(
     machine: Machine,
     shape: ModelShape,
     epochs: float | None = None,
+    processes: int = 1,
 ) -> Recipe:
     """The recipe for these settings (`lengths`: tokens per training example; `epochs`
-    None when MAX_STEPS fixes the number of steps instead)."""
+    None when MAX_STEPS fixes the number of steps instead; `processes`: data-parallel
+    processes, each taking a batch per step)."""
     why: list[str] = []
     mean = sum(lengths) / max(len(lengths), 1)
     gpu = machine.device == "cuda"
@@ -112,14 +114,15 @@ def choose_recipe(
         batch = max(1, min(len(lengths), int(token_budget // max(mean, 1.0))))
         reason = f"{token_budget}-token budget / {mean:.0f} tokens per example"
         passes = len(lengths) * epochs if epochs else None
-        floor = int(passes // (MIN_STEPS * gradient_accumulation_steps)) if passes else batch
+        per_step = MIN_STEPS * gradient_accumulation_steps * processes
+        floor = int(passes // per_step) if passes else batch
         if max(floor, 1) < batch:
             batch = max(floor, 1)
             reason = f"at least {MIN_STEPS} steps: {len(lengths)} examples, {epochs:g} epochs"
     else:
         batch, reason = CPU_BATCH, "CPU default"
-    why.append(f"batch {batch} ({reason})")
-    effective = batch * gradient_accumulation_steps
+    why.append(f"batch {batch} ({reason})" + (f" x {processes} processes" if processes > 1 else ""))
+    effective = batch * gradient_accumulation_steps * processes
     if learning_rate != "auto":
         rate = learning_rate
         why.append(f"learning rate {rate:.1e} (LEARNING_RATE)")

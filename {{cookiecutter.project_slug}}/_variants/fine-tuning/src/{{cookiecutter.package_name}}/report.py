@@ -1,13 +1,15 @@
 """The README's results, rebuilt from the last training run (`make report`).
 
 Sources: `results/metrics.json` and `results/predictions.json` (written by
-`make train`), the run's loss history and parameters in MLflow, and
-`results/gpu_smoke.json` when `make gpu-smoke` was run. Everything is read and
+`make train`), the run's loss history and parameters in MLflow,
+`results/gpu_smoke.json` when `make gpu-smoke` was run, and
+`results/load_test.json` when `make load-test` was. Everything is read and
 rendered before anything is written, and each file is replaced atomically, so a
 missing source leaves the README and the figures as they were.
 """
 
 import io
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +26,11 @@ LABEL_FIGURE = Path("docs/figures/per_label_f1.png")
 METRIC_NAMES = {"accuracy": "accuracy", "macro_f1": "macro F1"}
 TRAIN_REMEDY = "run `make train` first"
 TRAIN_AGAIN = "run `make train` again"
+# Capacity on paper: deploy/kubernetes/autoscaler.yaml scales at 70% CPU from 2 replicas.
+TARGET_UTILISATION = 0.7
+MIN_REPLICAS = 2
+PLANNED_LOADS = (10, 100, 1_000)
+LOAD_TEST_REMEDY = "run `make serve`, then `make load-test` again"
 
 
 @dataclass(frozen=True)
@@ -269,6 +276,38 @@ def smoke_section(smoke: Mapping[str, Any] | None) -> str:
     return "\n".join(lines)
 
 
+def capacity_section(load: Mapping[str, Any] | None) -> str:
+    """Replicas for a few steady loads of /generate, from `make load-test`'s figures."""
+    if load is None:
+        return (
+            "Not measured yet: with the API running (`make serve`), `make load-test` "
+            "writes `results/load_test.json`, then run `make report` again."
+        )
+    served = float(load["requests_per_second"])
+    if served <= 0:
+        return (
+            f"The last load test got no answer ({load['errors']} errors of "
+            f"{load['requests']}): {LOAD_TEST_REMEDY}."
+        )
+    per_replica = served * TARGET_UTILISATION
+    lines = [
+        f"One replica (one worker, `{load['model_version']}`, {load['machine']}) "
+        f"answered {served:,.2f} generations/s of up to {load['max_new_tokens']} new "
+        f"tokens with {load['concurrency']} clients waiting their turn: p50 "
+        f"{load['p50_ms']:,.0f} ms, p99 {load['p99_ms']:,.0f} ms, {load['errors']} "
+        f"errors in {load['requests']} requests. At the autoscaler's "
+        f"{TARGET_UTILISATION:.0%} target a replica plans for {per_replica:,.2f} "
+        "generations/s:",
+        "",
+        "| steady load | replicas |",
+        "|---|---|",
+    ]
+    for rate in PLANNED_LOADS:
+        replicas = max(MIN_REPLICAS, math.ceil(rate / per_replica))
+        lines.append(f"| {rate:,} generations/s | {replicas:,} |")
+    return "\n".join(lines)
+
+
 def _png(figure: Any) -> bytes:
     import matplotlib.pyplot as plt
 
@@ -343,6 +382,8 @@ def build(readme: Path, results_dir: Path, tracking_uri: str) -> list[Path]:
     smoke_path = results_dir / "gpu_smoke.json"
     smoke_remedy = "run `make gpu-smoke` again"
     smoke = read_json(smoke_path, smoke_remedy) if smoke_path.is_file() else None
+    load_path = results_dir / "load_test.json"
+    load = read_json(load_path, LOAD_TEST_REMEDY) if load_path.is_file() else None
     try:
         run = read_training_run(tracking_uri, str(metrics["run_id"]))
         sections = {
@@ -357,6 +398,10 @@ def build(readme: Path, results_dir: Path, tracking_uri: str) -> list[Path]:
         sections["smoke"] = smoke_section(smoke)
     except KeyError as exc:
         raise ReportError(f"{smoke_path} lacks {exc}: {smoke_remedy}") from None
+    try:
+        sections["capacity"] = capacity_section(load)
+    except KeyError as exc:
+        raise ReportError(f"{load_path} lacks {exc}: {LOAD_TEST_REMEDY}") from None
     try:
         text = readme.read_text(encoding="utf-8")
     except FileNotFoundError:

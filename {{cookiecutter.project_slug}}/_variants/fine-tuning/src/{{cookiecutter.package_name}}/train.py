@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import dataset, evaluation, modeling, recipe, sft, tracking
+from . import dataset, distributed, evaluation, modeling, recipe, sft, tracking
 from .files import staged_directory, write_json, write_text
 from .settings import Settings
 from .stats import Estimate
@@ -124,6 +124,7 @@ def plan(
         machine=recipe.machine_for(precision.device, precision.bf16, attention),
         shape=shape,
         epochs=None if settings.max_steps > 0 else settings.epochs,
+        processes=distributed.world().size,
     )
 
 
@@ -185,6 +186,7 @@ def _params(settings: Settings, precision: modeling.Precision) -> dict[str, obje
         "bf16": precision.bf16,
         "quantize_4bit": precision.quantize_4bit,
         "seed": settings.seed,
+        "processes": distributed.world().size,
     }
 
 
@@ -293,7 +295,8 @@ def fine_tune(
 ) -> Fit:
     """Run the Trainer with the recipe for this machine (resuming if asked).
 
-    The one training path: `make train`, `make gpu-smoke` and the benchmark all call it.
+    The one training path: `make train`, `make gpu-smoke` and the benchmark all call it;
+    under `accelerate launch` every process calls it and trains on its shard.
     """
     from transformers import DataCollatorWithFlattening, Trainer, TrainingArguments
 
@@ -325,13 +328,15 @@ def fine_tune(
         remove_unused_columns=False,
         dataloader_num_workers=0,
         include_num_input_tokens_seen="non_padding",
+        # LoRA uses every trainable weight in every step: DDP need not look for unused ones.
+        ddp_find_unused_parameters=False,
     )
     model.config.use_cache = False  # incompatible with gradient checkpointing
     timer = _step_timer()
     collator: Any = sft.Collator(int(tokenizer.pad_token_id))
     if chosen.padding_free:
         collator = DataCollatorWithFlattening()  # type: ignore[no-untyped-call]
-    trainer = Trainer(
+    trainer = distributed.rank_zero_rng_trainer(Trainer)(
         model=model,
         args=args,
         train_dataset=train_features,
@@ -476,6 +481,7 @@ def _tracked_job(
         modeling.save_adapter(model, tokenizer, staging)
     resources: dict[str, float | str] = {
         "device": precision.device,
+        "processes": distributed.world().size,
         "batch_size": chosen.batch_size,
         "learning_rate": chosen.learning_rate,
         "train_seconds": round(fit.step_seconds, 3),
@@ -525,11 +531,11 @@ def _tracked_job(
     )
 
 
-def train(settings: Settings, announce: Callable[[str], None] = logger.info) -> TrainResult:
-    """The whole job; loads data first so a bad file fails before any model loads.
-
-    `announce` hears the recipe chosen for this machine before training starts.
-    """
+def _load(
+    settings: Settings,
+) -> tuple[dict[str, list[dataset.Example]], modeling.Precision, Any, "PreTrainedTokenizerBase"]:
+    """Data first, so a bad file fails before any model loads; then the base (every
+    process builds the same one from the seed)."""
     import torch
 
     splits = {split: dataset.load_jsonl(settings.split_path(split)) for split in dataset.SPLITS}
@@ -538,6 +544,30 @@ def train(settings: Settings, announce: Callable[[str], None] = logger.info) -> 
     base, tokenizer = modeling.load_base(
         settings.base_model, precision, tiny_corpus(splits), settings.seed
     )
+    return splits, precision, base, tokenizer
+
+
+def train_shard(settings: Settings) -> Fit:
+    """What a process other than rank 0 does in a distributed run: the same model, the
+    same recipe, its shard of every batch; it evaluates, tracks and writes nothing."""
+    splits, precision, base, tokenizer = _load(settings)
+    model = modeling.add_lora(
+        base,
+        rank=settings.lora_rank,
+        alpha=settings.lora_alpha,
+        dropout=settings.lora_dropout,
+        target_modules=settings.lora_target_modules,
+        quantized=precision.quantize_4bit,
+    )
+    return fine_tune(model, tokenizer, splits, settings, precision)
+
+
+def train(settings: Settings, announce: Callable[[str], None] = logger.info) -> TrainResult:
+    """The whole job (rank 0's part of it in a distributed run).
+
+    `announce` hears the recipe chosen for this machine before training starts.
+    """
+    splits, precision, base, tokenizer = _load(settings)
     data_files = {split: settings.split_path(split) for split in dataset.SPLITS}
     staging = clean_staging(settings)
     try:
