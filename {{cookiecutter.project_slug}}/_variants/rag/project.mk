@@ -28,7 +28,7 @@ benchmark: ## Query p50/p95 and ingest chunks/s (SYNTHETIC=10000 chunks); result
 load-test: ## Closed-loop load on a running API's /query (REQUESTS=1000); writes results/load_test.json
 	$(CLI) load-test $(if $(REQUESTS),--requests $(REQUESTS))
 
-report: ## Rewrite the README results tables and docs/ figures from results/ and MLflow
+report: ## Rewrite the README results tables, prose and docs/ figures from results/
 	$(CLI) report
 
 artifacts: ingest ## Make what the image ships (index/manifest.json)

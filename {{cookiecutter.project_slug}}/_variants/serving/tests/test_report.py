@@ -91,8 +91,10 @@ def test_report_rewrites_only_the_results_sections(
         "Scale.\n<!-- results:capacity -->\nold\n<!-- /results:capacity -->\nEnd.\n"
     )
     monkeypatch.setenv("RESULTS_DIR", str(results))
-    monkeypatch.setenv("MODEL_URI", str(trained.settings.export_dir))
-    monkeypatch.setenv("DATA_PATH", str(trained.settings.data_path))
+    # results/ alone: no model to load, no data to read, no tracking store.
+    monkeypatch.setenv("MODEL_URI", str(tmp_path / "no-model"))
+    monkeypatch.setenv("DATA_PATH", str(tmp_path / "no-data.csv"))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'no-store' / 'x.db'}")
     get_settings.cache_clear()
 
     outcome = CliRunner().invoke(app, ["report", "--readme", str(readme)])
@@ -137,3 +139,21 @@ def test_capacity_plans_replicas_from_the_best_closed_loop_run() -> None:
 
 def test_capacity_says_what_to_run_without_a_closed_loop_run() -> None:
     assert "run `make serve`, then `make load-test`" in capacity_table([])
+
+
+def test_report_on_results_from_before_the_scores_were_recorded_says_to_retrain(
+    trained: Trained, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    results = tmp_path / "results"
+    results.mkdir()
+    summary = read_json(trained.settings.results_dir / "metrics.json", "")
+    del summary["held_out_scores"]
+    (results / "metrics.json").write_text(json.dumps(summary))
+    monkeypatch.setenv("RESULTS_DIR", str(results))
+    get_settings.cache_clear()
+
+    outcome = CliRunner().invoke(app, ["report", "--readme", str(tmp_path / "README.md")])
+
+    assert outcome.exit_code == 1
+    assert "no held-out scores" in outcome.output
+    assert "make train" in outcome.output

@@ -102,11 +102,16 @@ def report(
         "README.md"
     ),
 ) -> None:
-    """Rewrite the README's results tables and figure from results/ and the champion."""
-    from .dataset import DataError, load, split
+    """Rewrite the README's results tables and figure from results/ alone."""
     from .readme import MissingSectionError, ReportError, read_json, update_sections
-    from .registry import ModelLoadError, load_served
-    from .report import FIGURE, capacity_table, latency_table, metrics_table, plot_curves
+    from .report import (
+        FIGURE,
+        capacity_table,
+        held_out_scores,
+        latency_table,
+        metrics_table,
+        plot_curves,
+    )
 
     settings = get_settings()
     try:
@@ -115,10 +120,7 @@ def report(
             read_json(path, "run `make load-test` again")
             for path in sorted(settings.results_dir.glob("load_test*.json"))
         ]
-        held_out = split(load(settings.data_path), settings.test_size, settings.seed)
-        served = load_served(settings)
-        scores = served.classifier.predict_proba(held_out.x_test)[:, 1]
-        plot_curves(held_out.y_test, scores, FIGURE)
+        plot_curves(*held_out_scores(results), FIGURE)
         update_sections(
             readme,
             {
@@ -127,7 +129,7 @@ def report(
                 "capacity": capacity_table(runs),
             },
         )
-    except (ReportError, DataError, ModelLoadError, MissingSectionError, OSError) as exc:
+    except (ReportError, MissingSectionError, OSError) as exc:
         raise fail(str(exc)) from None
     typer.echo(f"updated {readme} and {FIGURE}")
 

@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from .readme import ReportError
+
 METRIC_COLUMNS = {
     "roc_auc": "ROC AUC",
     "f1": "F1",
@@ -94,6 +96,17 @@ def capacity_table(runs: list[dict[str, Any]]) -> str:
         replicas = max(MIN_REPLICAS, math.ceil(load / per_replica))
         lines.append(f"| {load:,} requests/s | {replicas} |")
     return "\n".join(lines)
+
+
+def held_out_scores(results: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """The held-out outcomes and churn probabilities `make train` recorded."""
+    scores = results.get("held_out_scores")
+    if not isinstance(scores, dict):
+        raise ReportError(
+            "results/metrics.json has no held-out scores (written before they were "
+            "recorded): run `make train` again"
+        )
+    return np.asarray(scores["churned"]), np.asarray(scores["churn_probability"])
 
 
 def plot_curves(y_true: np.ndarray, y_prob: np.ndarray, path: Path) -> None:

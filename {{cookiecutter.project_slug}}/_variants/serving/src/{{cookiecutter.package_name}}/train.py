@@ -79,16 +79,17 @@ def train(settings: Settings) -> TrainResult:
     pipeline.fit(data.x_train, data.y_train)
     floor = model.baseline(settings.seed).fit(data.x_train, data.y_train)
 
-    def score(estimator: Any) -> dict[str, Estimate]:
+    def score(probabilities: Any) -> dict[str, Estimate]:
         return evaluation.evaluate(
             data.y_test,
-            estimator.predict_proba(data.x_test)[:, 1],
+            probabilities,
             threshold=settings.decision_threshold,
             n_bootstrap=settings.bootstrap_samples,
             seed=settings.seed,
         )
 
-    metrics, baseline_metrics = score(pipeline), score(floor)
+    held_out = pipeline.predict_proba(data.x_test)[:, 1]
+    metrics, baseline_metrics = score(held_out), score(floor.predict_proba(data.x_test)[:, 1])
     lift = metrics["roc_auc"].value - baseline_metrics["roc_auc"].value
     gate = {**evaluation.point_values(metrics), "auc_lift_over_baseline": lift}
     minimums = {
@@ -139,6 +140,11 @@ def train(settings: Settings) -> TrainResult:
             "test_rows": len(data.y_test),
             "metrics": {k: vars(v) for k, v in metrics.items()},
             "baseline_metrics": {k: vars(v) for k, v in baseline_metrics.items()},
+            # What `make report` plots, so that it reads results/ and reloads nothing.
+            "held_out_scores": {
+                "churned": [int(label) for label in data.y_test],
+                "churn_probability": [round(float(value), 6) for value in held_out],
+            },
         }
         results = settings.results_dir / "metrics.json"
         if failures:
