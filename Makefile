@@ -27,7 +27,7 @@ bake: ## Generate VARIANT into OUT without prompts, replacing an earlier bake
 	$(RUN) cookiecutter --no-input --output-dir "$(OUT)" . variant=$(VARIANT)
 	@echo "baked into $(OUT)"
 
-BENCHMARKS := generation serving hostile retrieval rag_quality rag_pgvector training images time_to_green
+BENCHMARKS := generation serving hostile retrieval rag_quality rag_pgvector training distributed images time_to_green
 
 bench: ## Every benchmark (figures and ratios, no asserts); writes benchmarks/results.md
 	@for name in $(BENCHMARKS); do $(RUN) python benchmarks/$$name.py || exit 1; echo; done \

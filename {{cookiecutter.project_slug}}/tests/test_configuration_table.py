@@ -1,5 +1,5 @@
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings
@@ -27,6 +27,9 @@ class Renamed(Shared):
 
     mode: Literal["fast", "exact"] = Field(default="exact", description="How to score.")
     api_key: SecretStr | None = Field(default=None, description="Key for the scorer.")
+    rate: Annotated[float, Field(gt=0, le=1)] | Literal["auto"] = Field(
+        default="auto", description="Step size."
+    )
 
 
 def test_a_renamed_or_new_setting_changes_the_table() -> None:
@@ -34,6 +37,7 @@ def test_a_renamed_or_new_setting_changes_the_table() -> None:
         "| `BATCH_ROWS` | `32` | ≥ 1; ≤ 512 | Rows per batch. |",
         "| `MODE` | `exact` | one of `fast`, `exact` | How to score. |",
         "| `API_KEY` | `unset` |  | Key for the scorer. |",
+        "| `RATE` | `auto` | > 0; ≤ 1; one of `auto` | Step size. |",
     ]
 
 

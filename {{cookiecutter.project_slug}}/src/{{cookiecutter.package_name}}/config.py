@@ -32,11 +32,6 @@ class ProjectSettings(BaseSettings):
     experiment_name: str = Field(
         default=PROJECT, min_length=1, description="MLflow experiment the runs are grouped under."
     )
-    model_name: str = Field(
-        default=PROJECT,
-        min_length=1,
-        description="Registered model name; the served model is its `champion` alias.",
-    )
     log_level: LogLevel = Field(
         default="INFO", description="Level of the JSON logs; DEBUG also shows tracebacks."
     )

@@ -7,8 +7,9 @@ the code; the project's tests fail when it has.
 """
 
 import textwrap
+import types
 from pathlib import Path
-from typing import Literal, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, SecretStr
 from pydantic.fields import FieldInfo
@@ -18,6 +19,7 @@ from .readme import update_sections
 
 SECTION = "configuration"
 _BOUNDS = (("ge", "≥"), ("gt", ">"), ("le", "≤"), ("lt", "<"))
+_UNIONS = (Union, types.UnionType)
 
 
 def variable(name: str) -> str:
@@ -36,16 +38,29 @@ def default_text(field: FieldInfo) -> str:
     return str(value)
 
 
-def limits(field: FieldInfo) -> str:
-    """The bounds and choices the settings model enforces, as a reader writes them."""
-    parts = [
+def _bounds(metadata: list[Any]) -> list[str]:
+    return [
         f"{symbol} {getattr(item, attribute)}"
-        for item in field.metadata
+        for item in metadata
         for attribute, symbol in _BOUNDS
         if getattr(item, attribute, None) is not None
     ]
-    if get_origin(field.annotation) is Literal:
-        parts.append("one of " + ", ".join(f"`{choice}`" for choice in get_args(field.annotation)))
+
+
+def limits(field: FieldInfo) -> str:
+    """The bounds and choices the settings model enforces, as a reader writes them.
+
+    A union (`Annotated[int, Field(ge=1)] | Literal["auto"]`) shows the bounds of
+    its annotated member and the choices of its literal one.
+    """
+    parts = _bounds(field.metadata)
+    members = get_args(field.annotation) if get_origin(field.annotation) in _UNIONS else ()
+    for member in (field.annotation, *members):
+        if get_origin(member) is Annotated:
+            for extra in member.__metadata__:
+                parts += _bounds(extra.metadata if isinstance(extra, FieldInfo) else [extra])
+        elif get_origin(member) is Literal:
+            parts.append("one of " + ", ".join(f"`{choice}`" for choice in get_args(member)))
     return "; ".join(parts)
 
 

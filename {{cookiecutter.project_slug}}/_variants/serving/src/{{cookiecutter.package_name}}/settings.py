@@ -5,13 +5,18 @@ from pathlib import Path
 
 from pydantic import Field
 
-from .config import ProjectSettings
+from .config import PROJECT, ProjectSettings
 from .tracking import champion_uri
 
 
 class Settings(ProjectSettings):
     """Serving: training data, promotion thresholds, the served model and drift."""
 
+    model_name: str = Field(
+        default=PROJECT,
+        min_length=1,
+        description="Registered model name; the served model is its `champion` alias.",
+    )
     data_path: Path = Field(default=Path("data/churn.csv"), description="Training data (CSV).")
     test_size: float = Field(
         default=0.2, gt=0.0, lt=0.5, description="Share of rows held out for evaluation."
