@@ -88,3 +88,17 @@ def test_the_pod_asks_for_the_memory_the_row_names(
 
     assert resources["requests"]["memory"] == request
     assert resources["limits"]["memory"] == limit
+
+
+@pytest.mark.parametrize("variant", list(TABLE))
+def test_a_project_left_unnamed_is_named_and_described_for_what_it_builds(
+    baked: Callable[..., Path], variant: str
+) -> None:
+    row = TABLE[variant]
+
+    project = baked(variant=variant)
+
+    readme = (project / "README.md").read_text(encoding="utf-8").splitlines()
+    assert readme[0] == f"# {row['project_name']}"
+    assert row["description"] in readme
+    assert project.name == row["project_name"].lower().replace(" ", "-")
