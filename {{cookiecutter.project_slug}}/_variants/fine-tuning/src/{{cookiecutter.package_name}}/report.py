@@ -9,12 +9,12 @@ missing source leaves the README and the figures as they were.
 """
 
 import io
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .capacity import TARGET_UTILISATION, replica_table
 from .dataset import LABELS
 from .evaluation import LabelScores, failure_table, failures, normalize, per_label
 from .files import atomic_path, write_text
@@ -27,8 +27,6 @@ METRIC_NAMES = {"accuracy": "accuracy", "macro_f1": "macro F1"}
 TRAIN_REMEDY = "run `make train` first"
 TRAIN_AGAIN = "run `make train` again"
 # Capacity on paper: deploy/kubernetes/autoscaler.yaml scales at 70% CPU from 2 replicas.
-TARGET_UTILISATION = 0.7
-MIN_REPLICAS = 2
 PLANNED_LOADS = (10, 100, 1_000)
 LOAD_TEST_REMEDY = "run `make serve`, then `make load-test` again"
 
@@ -299,12 +297,8 @@ def capacity_section(load: Mapping[str, Any] | None) -> str:
         f"{TARGET_UTILISATION:.0%} target a replica plans for {per_replica:,.2f} "
         "generations/s:",
         "",
-        "| steady load | replicas |",
-        "|---|---|",
+        *replica_table(served, PLANNED_LOADS, "generations/s"),
     ]
-    for rate in PLANNED_LOADS:
-        replicas = max(MIN_REPLICAS, math.ceil(rate / per_replica))
-        lines.append(f"| {rate:,} generations/s | {replicas:,} |")
     return "\n".join(lines)
 
 

@@ -8,12 +8,12 @@ loads need.
 Nothing run-specific (run ids, dates) goes in, so the same results give the same bytes.
 """
 
-import math
 from pathlib import Path
 from typing import TypeVar
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
+from .capacity import TARGET_UTILISATION, replica_table
 from .corpus import corpus_sha256
 from .evaluation import BASELINE, Abstention, markdown_table, plot
 from .files import write_text
@@ -24,8 +24,6 @@ EVALUATION = "retrieval_eval.json"
 BENCHMARK = "benchmark.json"
 LOAD_TEST = "load_test.json"
 # deploy/kubernetes/autoscaler.yaml: CPU target and the replicas it never goes below.
-TARGET_UTILISATION = 0.7
-MIN_REPLICAS = 2
 PLANNED_LOADS = (10, 100, 1_000)
 # Relative to the README, which links to it.
 FIGURE = Path("docs/retrieval_eval.png")
@@ -361,12 +359,8 @@ def capacity_section(load_test: LoadTest | None) -> str:
         f"{load_test.machine}{busy}). At the autoscaler's {TARGET_UTILISATION:.0%} CPU target a "
         f"replica of one worker plans for {per_replica:,.1f} requests/s:",
         "",
-        "| steady load | replicas |",
-        "|---|---|",
+        *replica_table(load_test.requests_per_second, PLANNED_LOADS, "requests/s"),
     ]
-    for load in PLANNED_LOADS:
-        replicas = max(MIN_REPLICAS, math.ceil(load / per_replica))
-        lines.append(f"| {load:,} requests/s | {replicas} |")
     return "\n".join(lines)
 
 

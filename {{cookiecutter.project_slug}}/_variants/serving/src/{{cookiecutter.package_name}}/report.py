@@ -5,12 +5,12 @@ latency from every `results/load_test*.json`, and a figure of the champion's ROC
 curve and calibration on the held-out split, saved under `docs/figures/`.
 """
 
-import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .capacity import TARGET_UTILISATION, replica_table
 from .readme import ReportError
 
 METRIC_COLUMNS = {
@@ -68,10 +68,6 @@ def latency_table(runs: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-# The autoscaler's CPU target (deploy/kubernetes/autoscaler.yaml): a replica plans
-# for this share of what it sustained, and at least two run for availability.
-TARGET_UTILISATION = 0.7
-MIN_REPLICAS = 2
 PLANNED_LOADS = (100, 1_000, 10_000)
 
 
@@ -89,12 +85,8 @@ def capacity_table(runs: list[dict[str, Any]]) -> str:
         f"{TARGET_UTILISATION:.0%} CPU target a replica of one worker plans for "
         f"{per_replica:,.0f} requests/s:",
         "",
-        "| steady load | replicas |",
-        "|---|---|",
+        *replica_table(float(best["requests_per_second"]), PLANNED_LOADS, "requests/s"),
     ]
-    for load in PLANNED_LOADS:
-        replicas = max(MIN_REPLICAS, math.ceil(load / per_replica))
-        lines.append(f"| {load:,} requests/s | {replicas} |")
     return "\n".join(lines)
 
 
