@@ -6,7 +6,7 @@ import pytest
 from typer.testing import CliRunner
 
 from {{ cookiecutter.package_name }}.cli import app
-from {{ cookiecutter.package_name }}.loadtest import percentile, run
+from {{ cookiecutter.package_name }}.loadtest import run
 
 
 def _free_port() -> int:
@@ -52,16 +52,6 @@ async def test_a_load_test_sends_every_request_and_counts_the_refused() -> None:
 async def test_a_load_test_needs_a_prompt() -> None:
     with pytest.raises(ValueError, match="at least one prompt"):
         await run("http://api/generate", [], requests=1, concurrency=1, max_new_tokens=8)
-
-
-def test_percentile_is_the_nearest_rank() -> None:
-    values = [float(v) for v in range(1, 101)]
-
-    assert (percentile(values, 0.5), percentile(values, 0.99), percentile([], 0.5)) == (
-        50.0,
-        99.0,
-        0.0,
-    )
 
 
 def test_load_test_without_a_running_api_says_to_start_it() -> None:

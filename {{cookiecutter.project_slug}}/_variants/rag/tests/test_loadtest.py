@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from {{ cookiecutter.package_name }}.api import EngineSlot, create_app
 from {{ cookiecutter.package_name }}.cli import app
 from {{ cookiecutter.package_name }}.corpus import load_queries
-from {{ cookiecutter.package_name }}.loadtest import percentile, run
+from {{ cookiecutter.package_name }}.loadtest import run
 from {{ cookiecutter.package_name }}.report import LoadTest
 
 from variant_fixtures import HANDBOOK, Indexed, free_port
@@ -82,12 +82,6 @@ async def test_refusals_count_as_errors_not_throughput() -> None:
 async def test_a_load_test_needs_questions() -> None:
     with pytest.raises(ValueError, match="at least one question"):
         await run("http://test/query", [], requests=1, concurrency=1, retriever="bm25")
-
-
-def test_percentile_is_a_value_that_was_observed() -> None:
-    assert percentile([1.0, 2.0, 3.0, 4.0], 0.5) == 2.0
-    assert percentile([1.0, 2.0, 3.0, 4.0], 0.99) == 4.0
-    assert percentile([], 0.5) == 0.0
 
 
 def test_the_cli_load_test_without_a_running_api_is_one_line(

@@ -1,0 +1,40 @@
+import asyncio
+from itertools import cycle
+
+import httpx
+from fastapi import FastAPI, Response
+
+from {{ cookiecutter.package_name }}.closed_loop import closed_loop, percentile
+
+
+def test_every_request_is_sent_and_each_answer_other_than_200_is_an_error() -> None:
+    app = FastAPI()
+
+    @app.post("/echo")
+    async def echo(body: dict[str, int]) -> Response:
+        return Response(status_code=200 if body["n"] % 3 else 503)
+
+    seen: list[int] = []
+    measured = asyncio.run(
+        closed_loop(
+            "http://test/echo",
+            ({"n": n} for n in cycle(range(6))),
+            requests=12,
+            concurrency=3,
+            timeout=5,
+            transport=httpx.ASGITransport(app=app),
+            on_answer=lambda answer: seen.append(answer.status_code),
+        )
+    )
+
+    assert measured.errors == 4  # n = 0 and 3, twice each
+    assert seen == [200] * 8  # only answers that count are seen
+    assert len(measured.latencies_ms) == 12
+    assert measured.latencies_ms == sorted(measured.latencies_ms)
+    assert measured.requests_per_second > 0
+
+
+def test_percentile_is_a_value_that_was_observed() -> None:
+    assert percentile([1.0, 2.0, 3.0, 4.0], 0.5) == 2.0
+    assert percentile([1.0, 2.0, 3.0, 4.0], 0.99) == 4.0
+    assert percentile([], 0.5) == 0.0
