@@ -2,7 +2,7 @@ from pathlib import Path
 
 import yaml
 
-from {{ cookiecutter.package_name }}.capacity import (
+from {{ cookiecutter.package_name }}.platform.capacity import (
     MIN_REPLICAS,
     TARGET_UTILISATION,
     replica_table,

@@ -4,7 +4,7 @@ from itertools import cycle
 import httpx
 from fastapi import FastAPI, Response
 
-from {{ cookiecutter.package_name }}.closed_loop import closed_loop, percentile
+from {{ cookiecutter.package_name }}.platform import closed_loop as loop
 
 
 def test_every_request_is_sent_and_each_answer_other_than_200_is_an_error() -> None:
@@ -16,7 +16,7 @@ def test_every_request_is_sent_and_each_answer_other_than_200_is_an_error() -> N
 
     seen: list[int] = []
     measured = asyncio.run(
-        closed_loop(
+        loop.closed_loop(
             "http://test/echo",
             ({"n": n} for n in cycle(range(6))),
             requests=12,
@@ -35,6 +35,6 @@ def test_every_request_is_sent_and_each_answer_other_than_200_is_an_error() -> N
 
 
 def test_percentile_is_a_value_that_was_observed() -> None:
-    assert percentile([1.0, 2.0, 3.0, 4.0], 0.5) == 2.0
-    assert percentile([1.0, 2.0, 3.0, 4.0], 0.99) == 4.0
-    assert percentile([], 0.5) == 0.0
+    assert loop.percentile([1.0, 2.0, 3.0, 4.0], 0.5) == 2.0
+    assert loop.percentile([1.0, 2.0, 3.0, 4.0], 0.99) == 4.0
+    assert loop.percentile([], 0.5) == 0.0

@@ -8,12 +8,12 @@ import typer
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
-from {{ cookiecutter.package_name }}.commands import command_app, fail
-from {{ cookiecutter.package_name }}.config import ProjectSettings
+from {{ cookiecutter.package_name }}.platform.commands import command_app, fail
+from {{ cookiecutter.package_name }}.platform.config import ProjectSettings
 
 
 def _app() -> typer.Typer:
-    app = command_app("A test app.", lambda: "DEBUG")
+    app = command_app("A test app.", lambda: "DEBUG", ProjectSettings)
 
     @app.command()
     def ok() -> None:
@@ -43,7 +43,7 @@ def test_fail_exits_1_with_the_message_on_stderr() -> None:
 
 
 def _settings_app() -> typer.Typer:
-    app = command_app("Reads the settings.", lambda: ProjectSettings().log_level)
+    app = command_app("Reads the settings.", lambda: ProjectSettings().log_level, ProjectSettings)
 
     @app.command()
     def ok() -> None:
@@ -96,7 +96,7 @@ def test_debug_log_level_shows_the_traceback_of_a_bad_setting(
 
 
 def _disk_app(error: OSError) -> typer.Typer:
-    app = command_app("Writes files.", lambda: "INFO")
+    app = command_app("Writes files.", lambda: "INFO", ProjectSettings)
 
     @app.command()
     def write() -> None:

@@ -1,7 +1,7 @@
 import pytest
 from pydantic import ValidationError
 
-from {{ cookiecutter.package_name }}.config import ProjectSettings
+from {{ cookiecutter.package_name }}.platform.config import ProjectSettings
 
 
 def test_environment_overrides_defaults(monkeypatch: pytest.MonkeyPatch) -> None:

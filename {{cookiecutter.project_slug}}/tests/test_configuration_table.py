@@ -1,16 +1,18 @@
 from pathlib import Path
 from typing import Annotated, Literal
 
+import pytest
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings
+from typer.testing import CliRunner
 
-from {{ cookiecutter.package_name }}.configuration import (
+from {{ cookiecutter.package_name }}.cli import app
+from {{ cookiecutter.package_name }}.platform.configuration import (
     SECTION,
     env_example,
-    main,
     table,
 )
-from {{ cookiecutter.package_name }}.readme import replace_section
+from {{ cookiecutter.package_name }}.platform.readme import replace_section
 from {{ cookiecutter.package_name }}.settings import Settings
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -54,8 +56,9 @@ def test_the_env_example_groups_settings_by_declaring_class_and_comments_out_uns
 
 
 def test_make_docs_writes_the_table_between_the_markers_and_the_env_example(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.chdir(tmp_path)
     readme = tmp_path / "README.md"
     example = tmp_path / ".env.example"
     readme.write_text(
@@ -63,7 +66,9 @@ def test_make_docs_writes_the_table_between_the_markers_and_the_env_example(
         "<!-- /results:configuration -->\nEnd.\n"
     )
 
-    main(readme, example)
+    result = CliRunner().invoke(app, ["docs"])
+
+    assert result.exit_code == 0, result.output
 
     text = readme.read_text()
     assert text.startswith("Intro.\n<!-- results:configuration -->\n| Variable | Default |")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from {{ cookiecutter.package_name }}.files import (
+from {{ cookiecutter.package_name }}.platform.files import (
     atomic_path,
     recover,
     staged_directory,
@@ -97,8 +97,8 @@ def test_leftovers_of_a_killed_writer_are_removed_by_the_next_write(tmp_path: Pa
             "-c",
             "import sys, time\n"
             "from pathlib import Path\n"
-            "from {{ cookiecutter.package_name }}.files import staged_directory\n"
-            "with staged_directory(Path(sys.argv[1])) as staging:\n"
+            "from {{ cookiecutter.package_name }}.platform import files\n"
+            "with files.staged_directory(Path(sys.argv[1])) as staging:\n"
             "    (staging / 'half.bin').write_bytes(b'x')\n"
             "    print('writing', flush=True)\n"
             "    time.sleep(120)\n",

@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from {{ cookiecutter.package_name }}.logs import (
+from {{ cookiecutter.package_name }}.platform.logs import (
     QUIET_LOGGERS,
     JsonFormatter,
     configure_logging,

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from {{ cookiecutter.package_name }}.readme import (
+from {{ cookiecutter.package_name }}.platform.readme import (
     MissingSectionError,
     ReportError,
     read_json,

@@ -14,9 +14,9 @@ import uvicorn
 from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel
 
-from {{ cookiecutter.package_name }} import service
-from {{ cookiecutter.package_name }}.config import ProjectSettings
-from {{ cookiecutter.package_name }}.service import (
+from {{ cookiecutter.package_name }}.platform import service
+from {{ cookiecutter.package_name }}.platform.config import ProjectSettings
+from {{ cookiecutter.package_name }}.platform.service import (
     DOCS_ASSETS,
     INLINE_BODY_BYTES,
     MAX_ERRORS_SHOWN,

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from {{ cookiecutter.package_name }}.stats import Estimate, percentile_interval
+from {{ cookiecutter.package_name }}.platform import stats
+from {{ cookiecutter.package_name }}.platform.stats import Estimate
 
 
 def test_estimate_prints_value_and_interval() -> None:
@@ -11,7 +12,7 @@ def test_estimate_prints_value_and_interval() -> None:
 def test_interval_is_the_central_share_of_the_samples() -> None:
     samples = np.arange(1001, dtype=float)
 
-    assert percentile_interval(samples, 0.9) == pytest.approx((50.0, 950.0))
+    assert stats.percentile_interval(samples, 0.9) == pytest.approx((50.0, 950.0))
 
 
 @pytest.mark.parametrize(
@@ -22,4 +23,4 @@ def test_invalid_interval_requests_are_refused(
     samples: list[float], confidence: float, message: str
 ) -> None:
     with pytest.raises(ValueError, match=message):
-        percentile_interval(samples, confidence)
+        stats.percentile_interval(samples, confidence)

@@ -8,8 +8,8 @@ import mlflow
 import pytest
 from mlflow import MlflowClient
 
-from {{ cookiecutter.package_name }} import tracking
-from {{ cookiecutter.package_name }}.config import ProjectSettings
+from {{ cookiecutter.package_name }}.platform import tracking
+from {{ cookiecutter.package_name }}.platform.config import ProjectSettings
 
 
 def test_file_hash_changes_with_content(tmp_path: Path) -> None:
@@ -59,44 +59,65 @@ def test_tracked_run_records_params_data_hash_and_commit(tmp_path: Path) -> None
     data = tmp_path / "train.csv"
     data.write_text("x\n1\n")
 
-    with tracking.tracked_run(ProjectSettings(), "unit", {"alpha": 0.5}, {"train": data}) as run_id:
+    with tracking.tracked_run(ProjectSettings(), "unit", {"alpha": 0.5}, {"train": data}) as handle:
         mlflow.log_metric("score", 1.0)
 
-    run = MlflowClient().get_run(run_id)
+    run = MlflowClient().get_run(handle.id)
     assert run.data.params == {"alpha": "0.5"}
     assert run.data.tags["data_sha256.train"] == tracking.file_sha256(data)
     assert run.data.tags["git_commit"]
     assert run.data.metrics == {"score": 1.0}
 
 
-def _register_version(name: str) -> str:
-    tracking.configure(ProjectSettings())
-    client = MlflowClient()
-    if not client.search_registered_models(f"name = '{name}'"):
-        client.create_registered_model(name)
-    with mlflow.start_run() as run:
-        mlflow.log_text("weights", "model/weights.txt")
-    version = client.create_model_version(name, f"runs:/{run.info.run_id}/model", run.info.run_id)
-    return str(version.version)
+def test_run_handle_records_params_metrics_tags_text_and_files(tmp_path: Path) -> None:
+    data = tmp_path / "train.csv"
+    data.write_text("x\n1\n")
+    folder = tmp_path / "adapter"
+    folder.mkdir()
+    (folder / "weights.bin").write_bytes(b"w")
+    many = {f"p{i}": i for i in range(tracking.BATCH_LIMIT + 5)}
 
-
-def test_champion_alias_moves_only_when_thresholds_pass() -> None:
-    client_name = "demo"
-    good = _register_version(client_name)
-    assert tracking.promote_if_passing(client_name, good, {"auc": 0.9}, {"auc": 0.8}) == []
-    bad = _register_version(client_name)
-
-    failures = tracking.promote_if_passing(client_name, bad, {"auc": 0.5}, {"auc": 0.8})
+    with tracking.tracked_run(ProjectSettings(), "unit", {}, {"train": data}) as run:
+        run.log_params(many)
+        run.log_metrics({"loss": 2.0}, step=1)
+        run.log_metrics({"loss": 1.0}, step=2)
+        run.set_tags({"promotion": "exported"})
+        run.log_text("| a |", "failures.md")
+        run.log_artifact(data, "inputs")
+        run.log_artifact(folder, "adapter")
 
     client = MlflowClient()
-    assert failures == ["auc=0.5000 is below the minimum 0.8000"]
-    assert str(client.get_model_version_by_alias(client_name, "champion").version) == good
-    assert client.get_model_version(client_name, bad).tags["promotion"] == "rejected"
+    recorded = client.get_run(run.id)
+    history = [(m.step, m.value) for m in client.get_metric_history(run.id, "loss")]
+    files = {a.path for a in client.list_artifacts(run.id)}
+    assert len(recorded.data.params) == len(many)
+    assert sorted(history) == [(1, 2.0), (2, 1.0)]
+    assert recorded.data.tags["promotion"] == "exported"
+    assert files == {"adapter", "failures.md", "inputs"}
+    assert [a.path for a in client.list_artifacts(run.id, "adapter")] == ["adapter/weights.bin"]
+    assert run.lineage()["data_sha256.train"] == tracking.file_sha256(data)
 
 
-@pytest.mark.parametrize("name", ["churn", "my-model"])
-def test_champion_uri_uses_the_alias(name: str) -> None:
-    assert tracking.champion_uri(name) == f"models:/{name}@champion"
+def test_a_child_run_is_finished_under_its_parent_and_fails_when_logging_fails(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "train.csv"
+    data.write_text("x\n1\n")
+    with tracking.tracked_run(ProjectSettings(), "grid", {}, {"train": data}) as run:
+        child = run.log_child("fixed-bm25", {"retriever": "bm25"}, {"ndcg": 0.5}, run.lineage())
+        with pytest.raises(ValueError, match="not a number"):
+            run.log_child("broken", {}, {"ndcg": "not a number"})  # type: ignore[dict-item]
+
+    client = MlflowClient()
+    recorded = client.get_run(child)
+    children = client.search_runs(
+        [run.experiment_id], f"tags.mlflow.parentRunId = '{run.id}'", order_by=["start_time"]
+    )
+    assert recorded.info.status == "FINISHED"
+    assert recorded.data.params == {"retriever": "bm25"}
+    assert recorded.data.metrics == {"ndcg": 0.5}
+    assert recorded.data.tags["data_sha256.train"] == tracking.file_sha256(data)
+    assert [c.info.status for c in children] == ["FINISHED", "FAILED"]
 
 
 def test_a_run_left_running_by_a_killed_process_is_ended_killed(tmp_path: Path) -> None:
@@ -118,12 +139,12 @@ def test_a_run_left_running_by_a_killed_process_is_ended_killed(tmp_path: Path) 
         experiment.experiment_id, tags={**tags, tracking.PID_TAG: str(os.getpid())}
     )
 
-    with tracking.tracked_run(settings, "next", {}, {"train": data}) as run_id:
+    with tracking.tracked_run(settings, "next", {}, {"train": data}) as run:
         pass
 
     assert client.get_run(killed.info.run_id).info.status == "KILLED"
     assert client.get_run(alive.info.run_id).info.status == "RUNNING"
-    assert client.get_run(run_id).info.status == "FINISHED"
+    assert client.get_run(run.id).info.status == "FINISHED"
 
 
 def test_a_run_whose_code_raises_ends_failed(tmp_path: Path) -> None:
@@ -132,8 +153,8 @@ def test_a_run_whose_code_raises_ends_failed(tmp_path: Path) -> None:
     started: list[str] = []
 
     def interrupted_job() -> None:
-        with tracking.tracked_run(ProjectSettings(), "unit", {}, {"train": data}) as run_id:
-            started.append(run_id)
+        with tracking.tracked_run(ProjectSettings(), "unit", {}, {"train": data}) as run:
+            started.append(run.id)
             raise RuntimeError("out of disk")
 
     with pytest.raises(RuntimeError, match="out of disk"):

@@ -7,7 +7,7 @@ from {{ cookiecutter.package_name }}.evaluation import (
     failures,
     normalize,
 )
-from {{ cookiecutter.package_name }}.stats import Estimate
+from {{ cookiecutter.package_name }}.platform.stats import Estimate
 
 LABELS = ("cancel", "billing", "praise")
 

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from {{ cookiecutter.package_name }}.cli import app
 from {{ cookiecutter.package_name }}.evaluation import per_label
-from {{ cookiecutter.package_name }}.readme import ReportError
+from {{ cookiecutter.package_name }}.platform.readme import ReportError
 from {{ cookiecutter.package_name }}.report import (
     LABEL_FIGURE,
     LOSS_FIGURE,

@@ -8,7 +8,7 @@ from matplotlib import image
 from typer.testing import CliRunner
 
 from {{ cookiecutter.package_name }}.cli import app
-from {{ cookiecutter.package_name }}.readme import ReportError
+from {{ cookiecutter.package_name }}.platform.readme import ReportError
 from {{ cookiecutter.package_name }}.report import (
     FIGURE,
     Benchmark,

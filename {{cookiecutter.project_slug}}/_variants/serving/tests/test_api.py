@@ -14,8 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from {{ cookiecutter.package_name }} import registry
-from {{ cookiecutter.package_name }}.api import ModelSlot, create_app
+from {{ cookiecutter.package_name }}.api import DriftWindow, create_app
 from {{ cookiecutter.package_name }}.dataset import generate
+from {{ cookiecutter.package_name }}.platform.host import ModelHost
+from {{ cookiecutter.package_name }}.registry import LoadedModel
 from {{ cookiecutter.package_name }}.schema import FEATURES, MAX_BATCH_SIZE
 from {{ cookiecutter.package_name }}.settings import Settings
 
@@ -29,9 +31,9 @@ pytestmark = pytest.mark.anyio
 
 async def _client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     async with LifespanManager(app):
-        slot: ModelSlot = app.state.model_slot
-        assert slot.loading is not None
-        await slot.loading
+        host: ModelHost[LoadedModel] = app.state.host
+        assert host.loading is not None
+        await host.loading
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             yield client
@@ -129,7 +131,7 @@ async def test_ready_is_503_until_the_model_has_loaded(accounts: pd.DataFrame) -
             before = await client.get("/ready")
             predict_before = await client.post("/predict", json=ACCOUNT)
             release.set()
-            await app.state.model_slot.loading
+            await app.state.host.loading
             after = await client.get("/ready")
 
     assert before.status_code == 503
@@ -206,7 +208,7 @@ BODIES = ACCOUNTS | st.fixed_dictionaries({"instances": BATCHES})
 def app_with_model() -> FastAPI:
     """One app for all examples: the model is placed directly, lifespan is not needed."""
     app = create_app(Settings())
-    app.state.model_slot.model = fake_model(generate(100, seed=1))
+    app.state.host.model = fake_model(generate(100, seed=1))
     return app
 
 
@@ -259,9 +261,9 @@ async def test_one_large_batch_enters_the_drift_window_as_a_sample(
     async for client in _client(app):
         response = await client.post("/predict", json={"instances": shifted})
 
-    slot: ModelSlot = app.state.model_slot
+    window: DriftWindow = app.state.drift_window
     assert response.status_code == 200
-    assert len(slot.window) == Settings().drift_rows_per_request
+    assert len(window.rows) == Settings().drift_rows_per_request
 
 
 @pytest.mark.parametrize(

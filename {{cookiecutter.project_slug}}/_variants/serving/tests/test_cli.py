@@ -150,7 +150,7 @@ def test_load_test_against_a_live_server_records_percentiles(
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
-        while not (server.started and api.state.model_slot.model):
+        while not (server.started and api.state.host.model):
             time.sleep(0.01)
         port = server.servers[0].sockets[0].getsockname()[1]
         output = tmp_path / "load.json"
@@ -236,7 +236,7 @@ def test_the_api_serves_the_champion_of_the_registry_the_env_file_names(
     async def ready() -> httpx.Response:
         api = create_app()
         async with LifespanManager(api):
-            await api.state.model_slot.loading
+            await api.state.host.loading
             transport = httpx.ASGITransport(app=api)
             async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
                 return await client.get("/ready")

@@ -10,7 +10,7 @@ from sklearn.metrics import (
 )
 
 from {{ cookiecutter.package_name }}.evaluation import evaluate, markdown_table
-from {{ cookiecutter.package_name }}.stats import Estimate
+from {{ cookiecutter.package_name }}.platform.stats import Estimate
 
 
 def _scores(n: int, seed: int, signal: float = 1.0) -> tuple[np.ndarray, np.ndarray]:

@@ -52,7 +52,7 @@ async def test_bounded_run_against_the_app_has_no_errors(accounts: pd.DataFrame)
 
     app = create_app(Settings(), loader=loader)
     async with LifespanManager(app):
-        await app.state.model_slot.loading
+        await app.state.host.loading
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             result = await run(client, requests=40, concurrency=4, batch_size=2)

@@ -1,11 +1,14 @@
 import shutil
 from pathlib import Path
 
+import mlflow
 import numpy as np
 import pytest
+from mlflow import MlflowClient
 
 from {{ cookiecutter.package_name }} import registry
-from {{ cookiecutter.package_name }}.tracking import champion_uri
+from {{ cookiecutter.package_name }}.platform.config import ProjectSettings
+from {{ cookiecutter.package_name }}.platform.tracking import configure
 
 from variant_fixtures import Trained
 
@@ -17,7 +20,7 @@ def test_missing_local_model_says_how_to_train(tmp_path: Path) -> None:
 
 def test_missing_registered_model_says_how_to_train() -> None:
     with pytest.raises(registry.ModelLoadError, match="make train"):
-        registry.load(champion_uri("never-trained"))
+        registry.load(registry.champion_uri("never-trained"))
 
 
 @pytest.mark.slow
@@ -25,7 +28,7 @@ def test_champion_loads_from_the_registry(trained: Trained) -> None:
     import mlflow
 
     mlflow.set_tracking_uri(trained.settings.mlflow_tracking_uri)
-    loaded = registry.load(champion_uri(trained.settings.model_name))
+    loaded = registry.load(registry.champion_uri(trained.settings.model_name))
 
     assert loaded.version == trained.result.model_version
     assert set(loaded.reference_stats["numeric"]) == {
@@ -82,3 +85,33 @@ def test_a_trained_model_has_only_finite_parameters(trained: Trained) -> None:
     pipeline = mlflow.sklearn.load_model(str(trained.settings.export_dir))
 
     assert registry.non_finite_parameters(pipeline) == []
+
+
+def _register_version(name: str) -> str:
+    configure(ProjectSettings())
+    client = MlflowClient()
+    if not client.search_registered_models(f"name = '{name}'"):
+        client.create_registered_model(name)
+    with mlflow.start_run() as run:
+        mlflow.log_text("weights", "model/weights.txt")
+    version = client.create_model_version(name, f"runs:/{run.info.run_id}/model", run.info.run_id)
+    return str(version.version)
+
+
+def test_champion_alias_moves_only_when_thresholds_pass() -> None:
+    client_name = "demo"
+    good = _register_version(client_name)
+    assert registry.promote_if_passing(client_name, good, {"auc": 0.9}, {"auc": 0.8}) == []
+    bad = _register_version(client_name)
+
+    failures = registry.promote_if_passing(client_name, bad, {"auc": 0.5}, {"auc": 0.8})
+
+    client = MlflowClient()
+    assert failures == ["auc=0.5000 is below the minimum 0.8000"]
+    assert str(client.get_model_version_by_alias(client_name, "champion").version) == good
+    assert client.get_model_version(client_name, bad).tags["promotion"] == "rejected"
+
+
+@pytest.mark.parametrize("name", ["churn", "my-model"])
+def test_champion_uri_uses_the_alias(name: str) -> None:
+    assert registry.champion_uri(name) == f"models:/{name}@champion"

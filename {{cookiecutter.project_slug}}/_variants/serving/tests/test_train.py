@@ -100,7 +100,7 @@ def test_failed_export_leaves_the_previous_export_whole(
 
     monkeypatch.setattr("mlflow.artifacts.download_artifacts", broken_download)
     with pytest.raises(OSError, match="disk full"):
-        train.export_model(trained.settings.model_name, trained.result.model_version, target)
+        registry.export_model(trained.settings.model_name, trained.result.model_version, target)
 
     assert (target / "MLmodel").read_text() == "previous"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["champion"]

@@ -22,12 +22,12 @@ from prometheus_client import Counter, Histogram
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from . import __version__
-from .config import PROJECT
-from .contract import JsonBool, JsonInt
 from .dataset import INSTRUCTION, LABELS
 from .evaluation import normalize
-from .logs import configure_logging
-from .service import ServiceState, api_app, instrument
+from .platform.config import PROJECT
+from .platform.contract import JsonBool, JsonInt
+from .platform.logs import configure_logging
+from .platform.service import ServiceState, api_app, instrument
 from .settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)

@@ -11,12 +11,13 @@ from typing import Annotated
 
 import typer
 
-from .commands import command_app, fail
-from .settings import get_settings
+from .platform.commands import command_app, fail
+from .settings import Settings, get_settings
 
 app = command_app(
     "Generate data, fine-tune with LoRA, evaluate, report, serve and smoke-test the model.",
     lambda: get_settings().log_level,
+    Settings,
 )
 logger = logging.getLogger(__name__)
 
@@ -97,7 +98,7 @@ def report(
     ),
 ) -> None:
     """Rewrite the README's results sections and docs/figures/ from results/ and MLflow."""
-    from .readme import MissingSectionError, ReportError
+    from .platform.readme import MissingSectionError, ReportError
     from .report import build
 
     settings = get_settings()
@@ -118,7 +119,7 @@ def gpu_smoke(
     output: Annotated[Path, typer.Option(help="Results file.")] = Path("results/gpu_smoke.json"),
 ) -> None:
     """N steps of `make train`'s fine-tuning path on a real model shape: tokens/s, peak memory."""
-    from .files import write_json
+    from .platform.files import write_json
     from .smoke import run
 
     if device not in ("auto", "cpu", "cuda"):
@@ -154,8 +155,8 @@ def load_test(
     import httpx
 
     from .dataset import load_jsonl
-    from .files import write_json
     from .loadtest import run
+    from .platform.files import write_json
 
     # httpx logs every request at INFO: hundreds of lines that say nothing here.
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -192,7 +193,7 @@ def serve(
     workers: Annotated[int | None, typer.Option(min=1, help="Processes (API_WORKERS).")] = None,
 ) -> None:
     """Serve the API with uvicorn (base + the adapter in ADAPTER_DIR)."""
-    from .service import serve as run_server
+    from .platform.service import serve as run_server
 
     run_server(
         "{{ cookiecutter.package_name }}.api:create_app",

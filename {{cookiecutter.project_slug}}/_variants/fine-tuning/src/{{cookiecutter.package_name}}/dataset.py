@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from .files import write_text
+from .platform.files import write_text
 
 LABELS = ("cancel", "billing", "outage", "upgrade", "praise")
 INSTRUCTION = (

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .stats import Estimate, percentile_interval
+from .platform.stats import Estimate, percentile_interval
 
 _WORD = re.compile(r"[a-z]+")
 

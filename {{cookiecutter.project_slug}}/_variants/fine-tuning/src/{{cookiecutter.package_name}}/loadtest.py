@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from .closed_loop import closed_loop, machine
+from .platform.closed_loop import closed_loop, machine
 
 
 @dataclass(frozen=True)

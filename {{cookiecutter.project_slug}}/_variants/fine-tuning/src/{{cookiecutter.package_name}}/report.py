@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .capacity import TARGET_UTILISATION, replica_table
 from .dataset import LABELS
 from .evaluation import LabelScores, failure_table, failures, normalize, per_label
-from .files import atomic_path, write_text
-from .readme import ReportError, read_json, replace_section
-from .stats import Estimate
+from .platform.capacity import TARGET_UTILISATION, replica_table
+from .platform.files import atomic_path, write_text
+from .platform.readme import ReportError, read_json, replace_section
+from .platform.stats import Estimate
 
 LOSS_FIGURE = Path("docs/figures/training_loss.png")
 LABEL_FIGURE = Path("docs/figures/per_label_f1.png")

@@ -8,8 +8,8 @@ from typing import Annotated, Literal
 from pydantic import Field, StringConstraints, field_validator
 from pydantic_settings import NoDecode
 
-from .config import ProjectSettings
 from .modeling import Quantization
+from .platform.config import ProjectSettings
 
 # Every linear layer of a Llama/Qwen2 block: the QLoRA paper's choice, and what
 # lets even a tiny model learn the task.

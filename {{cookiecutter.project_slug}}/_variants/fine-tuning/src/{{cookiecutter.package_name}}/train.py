@@ -14,10 +14,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import dataset, distributed, evaluation, modeling, recipe, sft, tracking
-from .files import staged_directory, write_json, write_text
+from . import dataset, distributed, evaluation, modeling, recipe, sft
+from .platform import tracking
+from .platform.files import staged_directory, write_json, write_text
+from .platform.stats import Estimate
 from .settings import Settings
-from .stats import Estimate
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -575,7 +576,7 @@ def train(settings: Settings, announce: Callable[[str], None] = logger.info) -> 
             modeling.save_base(base, settings.base_model, staging)
         with tracking.tracked_run(
             settings, "fine-tune", _params(settings, precision), data_files
-        ) as run_id:
+        ) as run:
             result = _tracked_job(
                 settings,
                 splits=splits,
@@ -583,7 +584,7 @@ def train(settings: Settings, announce: Callable[[str], None] = logger.info) -> 
                 base=base,
                 tokenizer=tokenizer,
                 staging=staging,
-                run_id=run_id,
+                run_id=run.id,
                 announce=announce,
             )
         if result.promoted:

@@ -22,13 +22,13 @@ from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
 from . import __version__
 from .answer import ABSTAINED, EXTRACTIVE, Answer, LLMClient, LLMError, extractive_answer
-from .config import PROJECT
-from .contract import JsonBool, JsonInt
 from .corpus import CorpusError
 from .index import IndexNotFoundError, ScoredChunk
-from .logs import configure_logging
 from .pipeline import Engine, load_engine
-from .service import ServiceState, api_app, instrument
+from .platform.config import PROJECT
+from .platform.contract import JsonBool, JsonInt
+from .platform.logs import configure_logging
+from .platform.service import ServiceState, api_app, instrument
 from .settings import RetrieverName, Settings, get_settings
 
 logger = logging.getLogger(__name__)

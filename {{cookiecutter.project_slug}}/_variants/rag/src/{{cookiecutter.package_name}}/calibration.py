@@ -6,8 +6,8 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .files import write_json
 from .index import Manifest
+from .platform.files import write_json
 from .retrieval import Fusion
 
 CALIBRATION = "calibration.json"

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from .commands import command_app, describe_os_error, fail
+from .platform.commands import command_app, describe_os_error, fail
 from .settings import Settings, get_settings
 
 # The shared callback reads the settings first: a bad one stops every command there,
@@ -16,6 +16,7 @@ from .settings import Settings, get_settings
 app = command_app(
     "Ingest, evaluate, query and serve the retrieval pipeline.",
     lambda: get_settings().log_level,
+    Settings,
 )
 logger = logging.getLogger(__name__)
 
@@ -127,9 +128,9 @@ def benchmark(
     """Query latency p50/p95 per retriever and ingest throughput (chunks/s); see `report`."""
     from .benchmark import run
     from .corpus import CorpusError, corpus_sha256, load_documents, load_queries
-    from .files import write_json
     from .index import IndexNotFoundError
     from .pipeline import load_engine
+    from .platform.files import write_json
 
     settings = with_corpus(get_settings(), corpus)
     try:
@@ -173,8 +174,8 @@ def load_test(
     import httpx
 
     from .corpus import CorpusError, load_queries
-    from .files import write_json
     from .loadtest import run
+    from .platform.files import write_json
 
     settings = with_corpus(get_settings(), corpus)
     # One INFO line per request from httpx would bury the summary.
@@ -214,7 +215,7 @@ def report(
     corpus: CorpusOption = None,
 ) -> None:
     """Rewrite the README's results tables and docs/ figure from results/."""
-    from .readme import MissingSectionError, ReportError
+    from .platform.readme import MissingSectionError, ReportError
     from .report import write_report
 
     settings = with_corpus(get_settings(), corpus)
@@ -232,6 +233,6 @@ def serve(
     workers: Annotated[int | None, typer.Option(min=1, help="Processes (API_WORKERS).")] = None,
 ) -> None:
     """Serve the API with uvicorn (CORPUS_PATH: refuse an index of other documents)."""
-    from .service import serve as run_server
+    from .platform.service import serve as run_server
 
     run_server(f"{__package__}.api:create_app", get_settings(), host, port, workers)

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .embeddings import Embedder, Vectors, encode_batched
-from .files import atomic_path
+from .platform.files import atomic_path
 
 logger = logging.getLogger(__name__)
 

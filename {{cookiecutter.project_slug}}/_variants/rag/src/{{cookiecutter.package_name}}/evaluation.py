@@ -12,7 +12,6 @@ which `make report` rebuilds the README's results (see `report.py`).
 
 import itertools
 import logging
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -34,10 +33,11 @@ from .corpus import (
 )
 from .embedding_cache import CachingEmbedder
 from .embeddings import Embedder
-from .files import atomic_path, write_json, write_text
 from .index import IndexNotFoundError, Manifest, NumpyIndex, ScoredChunk, load_index
 from .metrics import METRICS, Qrels, documents_from_chunks, mean_scores, score_query
 from .pipeline import build_index, cached_embedder
+from .platform.files import atomic_path, write_json, write_text
+from .platform.stats import Estimate, percentile_interval
 from .retrieval import (
     BM25Retriever,
     DenseRetriever,
@@ -47,7 +47,6 @@ from .retrieval import (
     fusion_candidates,
 )
 from .settings import Settings
-from .stats import Estimate, percentile_interval
 
 logger = logging.getLogger(__name__)
 
@@ -652,11 +651,7 @@ def _log_runs(
     round trips, where a full run per configuration repeated the experiment lookup, the
     git call and the data hashing ten times. The parent holds every configuration's
     per-question scores (`per_query.json`) and the abstention figures."""
-    from mlflow import MlflowClient
-    from mlflow.entities import Metric, Param, RunStatus
-    from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
-
-    from .tracking import tracked_run
+    from .platform.tracking import tracked_run
 
     shared: dict[str, object] = {
         "embedding_model": model,
@@ -670,48 +665,28 @@ def _log_runs(
     }
     summary = dict(shared, chunking=settings.chunking, retriever=settings.retriever)
     files = data_files(settings.corpus_path)
-    with tracked_run(settings, "evaluate", summary, files) as parent_id:
-        client = MlflowClient()
-        parent = client.get_run(parent_id)
-        lineage = {k: v for k, v in parent.data.tags.items() if not k.startswith("mlflow.")}
-        now = int(time.time() * 1000)
+    with tracked_run(settings, "evaluate", summary, files) as run:
+        lineage = run.lineage()
         if grid.abstention is not None and grid.abstention.threshold is not None:
-            client.log_batch(
-                parent_id,
-                metrics=[
-                    Metric(f"abstention_{name}", value, now, 0)
-                    for name, value in (
-                        ("precision", grid.abstention.precision),
-                        ("recall", grid.abstention.recall),
-                        ("threshold", grid.abstention.threshold),
-                    )
-                ],
+            run.log_metrics(
+                {
+                    "abstention_precision": grid.abstention.precision,
+                    "abstention_recall": grid.abstention.recall,
+                    "abstention_threshold": grid.abstention.threshold,
+                }
             )
         for result in grid.results:
-            child = client.create_run(
-                parent.info.experiment_id,
-                run_name=f"{result.chunking}-{result.retriever}",
-                tags={**lineage, MLFLOW_PARENT_RUN_ID: parent_id},
-            ).info.run_id
-            try:
-                params = shared | {
-                    "chunking": result.chunking,
-                    "retriever": result.retriever,
-                    "fusion": result.fusion or "",
-                    "chunks": result.chunks,
-                }
-                client.log_batch(
-                    child,
-                    metrics=[Metric(k, v, now, 0) for k, v in _run_metrics(result).items()],
-                    params=[Param(k, str(v)) for k, v in params.items()],
-                )
-            except BaseException:
-                client.set_terminated(child, RunStatus.to_string(RunStatus.FAILED))
-                raise
-            client.set_terminated(child)
+            params = shared | {
+                "chunking": result.chunking,
+                "retriever": result.retriever,
+                "fusion": result.fusion or "",
+                "chunks": result.chunks,
+            }
+            name = f"{result.chunking}-{result.retriever}"
+            run.log_child(name, params, _run_metrics(result), lineage)
         # Per-question scores of every configuration in one artifact, not one each.
         per_query = {f"{r.chunking}-{r.retriever}": r.per_query for r in grid.results}
-        client.log_dict(parent_id, per_query, "per_query.json")
+        run.log_dict(per_query, "per_query.json")
 
 
 def _run_metrics(result: ConfigResult) -> dict[str, float]:

@@ -16,7 +16,7 @@ import numpy as np
 
 from .chunking import Chunk
 from .embeddings import Vectors
-from .files import staged_directory
+from .platform.files import staged_directory
 
 # 2: the manifest records the corpus (path and content hash) it was built from.
 FORMAT_VERSION = 2

@@ -13,12 +13,12 @@ from typing import TypeVar
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
-from .capacity import TARGET_UTILISATION, replica_table
 from .corpus import corpus_sha256
 from .evaluation import BASELINE, Abstention, markdown_table, plot
-from .files import write_text
 from .metrics import METRICS
-from .readme import ReportError, replace_section
+from .platform.capacity import TARGET_UTILISATION, replica_table
+from .platform.files import write_text
+from .platform.readme import ReportError, replace_section
 
 EVALUATION = "retrieval_eval.json"
 BENCHMARK = "benchmark.json"

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 
-from .config import ProjectSettings
+from .platform.config import ProjectSettings
 
 Chunking = Literal["fixed", "headings", "sentences"]
 RetrieverName = Literal["bm25", "dense", "hybrid"]

@@ -5,24 +5,23 @@ loads in the background after start-up, so `/health` answers at once and `/ready
 turns 200 only when predictions can be served.
 """
 
-import asyncio
 import functools
 import logging
 import random
 from collections import deque
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated
 
 import pandas as pd
-from fastapi import APIRouter, FastAPI, HTTPException, status
+from fastapi import APIRouter, Depends, FastAPI
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from . import __version__, drift, registry
-from .config import PROJECT
-from .logs import configure_logging
+from .platform.config import PROJECT
+from .platform.host import ModelHost
+from .platform.service import OffLoopRoute, api_app, instrument
 from .schema import FEATURES, Batch, Customer, Prediction, PredictRequest, PredictResponse
-from .service import OffLoopRoute, ServiceState, api_app, instrument
 from .settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -31,12 +30,10 @@ ModelLoader = Callable[[str], registry.LoadedModel]
 
 
 @dataclass
-class ModelSlot:
-    """The served model and a window of recent inputs for drift, owned by one app."""
+class DriftWindow:
+    """A window of recent inputs, compared with the training data on each scrape."""
 
-    window: deque[dict[str, object]]
-    model: registry.LoadedModel | None = None
-    loading: asyncio.Task[None] | None = field(default=None, repr=False)
+    rows: deque[dict[str, object]]
 
 
 class ModelMetrics:
@@ -69,48 +66,34 @@ def create_app(settings: Settings | None = None, loader: ModelLoader | None = No
     settings = settings or get_settings()
     if loader is None:
         loader = functools.partial(registry.load, tracking_uri=settings.mlflow_tracking_uri)
-    state = ServiceState(not_ready_reason="model is loading")
-    slot = ModelSlot(window=deque(maxlen=settings.drift_window))
+    host = ModelHost(
+        functools.partial(loader, settings.resolved_model_uri()),
+        lambda model: model.version,
+        unavailable=(registry.ModelLoadError,),
+    )
+    window = DriftWindow(deque(maxlen=settings.drift_window))
     sampler = random.Random(settings.seed)  # noqa: S311 - monitoring, not security
-    gauges = ModelMetrics(state.metrics.registry)
+    gauges = ModelMetrics(host.state.metrics.registry)
 
     def refresh_drift() -> None:
-        if slot.model is None or len(slot.window) < min(50, settings.drift_window):
+        if host.model is None or len(window.rows) < min(50, settings.drift_window):
             return
-        live = pd.DataFrame(list(slot.window), columns=list(FEATURES))
-        for result in drift.compare(slot.model.reference_stats, live, settings.drift_psi_alert):
+        live = pd.DataFrame(list(window.rows), columns=list(FEATURES))
+        for result in drift.compare(host.model.reference_stats, live, settings.drift_psi_alert):
             gauges.drift_psi.labels(result.feature).set(result.psi)
 
-    state.before_scrape.append(refresh_drift)
-
-    async def load_model() -> None:
-        uri = settings.resolved_model_uri()
-        try:
-            slot.model = await asyncio.to_thread(loader, uri)
-        except registry.ModelLoadError as exc:
-            state.mark_failed(str(exc))
-            logger.error("model not loaded", extra={"model_uri": uri, "error": str(exc)})
-            return
-        state.mark_ready(slot.model.version)
-        logger.info("model loaded", extra={"model_uri": uri, "version": slot.model.version})
-
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        configure_logging(settings.log_level)
-        slot.loading = asyncio.create_task(load_model())
-        yield
-        slot.loading.cancel()
-
-    app = api_app(PROJECT, __version__, lifespan)
-    app.state.model_slot = slot
-    instrument(app, state, settings)
+    host.state.before_scrape.append(refresh_drift)
+    app = api_app(PROJECT, __version__, host.lifespan(settings.log_level))
+    app.state.host = host
+    app.state.drift_window = window
+    instrument(app, host.state, settings)
 
     def score(model: registry.LoadedModel, customers: list[Customer]) -> PredictResponse:
         rows = [customer.model_dump() for customer in customers]
         scores = model.classifier.predict_proba(pd.DataFrame(rows, columns=list(FEATURES)))[:, 1]
         # A sample per request, so one large batch cannot fill the window on its own.
         per_request = settings.drift_rows_per_request
-        slot.window.extend(rows if len(rows) <= per_request else sampler.sample(rows, per_request))
+        window.rows.extend(rows if len(rows) <= per_request else sampler.sample(rows, per_request))
         predictions = []
         for value in scores.tolist():
             churn = value >= settings.decision_threshold
@@ -128,11 +111,10 @@ def create_app(settings: Settings | None = None, loader: ModelLoader | None = No
         response_model=PredictResponse,
         responses={503: {"description": "Model not loaded"}},
     )
-    async def predict(body: PredictRequest) -> PredictResponse:
+    async def predict(
+        body: PredictRequest, model: Annotated[registry.LoadedModel, Depends(host.require)]
+    ) -> PredictResponse:
         """Churn probability for one account, or for `{"instances": [...]}`."""
-        model = slot.model
-        if model is None:
-            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, state.not_ready_reason)
         customers: list[Customer] = body.instances if isinstance(body, Batch) else [body]
         return score(model, customers)
 

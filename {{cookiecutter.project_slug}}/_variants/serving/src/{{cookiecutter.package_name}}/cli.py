@@ -8,12 +8,13 @@ from typing import Annotated
 
 import typer
 
-from .commands import command_app, fail
-from .settings import get_settings
+from .platform.commands import command_app, fail
+from .settings import Settings, get_settings
 
 app = command_app(
     "Train, evaluate, serve and monitor the churn model.",
     lambda: get_settings().log_level,
+    Settings,
 )
 logger = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ def evaluate(
     from .dataset import DataError, load, split
     from .evaluation import evaluate as score
     from .evaluation import markdown_table
-    from .files import write_json
+    from .platform.files import write_json
     from .registry import ModelLoadError, load_served
     from .schema import FEATURES, TARGET
 
@@ -103,7 +104,7 @@ def report(
     ),
 ) -> None:
     """Rewrite the README's results tables and figure from results/ alone."""
-    from .readme import MissingSectionError, ReportError, read_json, update_sections
+    from .platform.readme import MissingSectionError, ReportError, read_json, update_sections
     from .report import (
         FIGURE,
         capacity_table,
@@ -162,7 +163,7 @@ def serve(
     workers: Annotated[int | None, typer.Option(min=1, help="Processes (API_WORKERS).")] = None,
 ) -> None:
     """Serve the API with uvicorn."""
-    from .service import serve as run_server
+    from .platform.service import serve as run_server
 
     run_server(f"{__package__}.api:create_app", get_settings(), host, port, workers)
 
@@ -183,8 +184,8 @@ def load_test(
     """Send a fixed number of /predict requests and record p50/p95/p99 and throughput."""
     import httpx
 
-    from .files import write_json
     from .loadtest import run, run_open_loop
+    from .platform.files import write_json
 
     async def go() -> dict[str, object]:
         async with httpx.AsyncClient(base_url=url, timeout=30) as client:

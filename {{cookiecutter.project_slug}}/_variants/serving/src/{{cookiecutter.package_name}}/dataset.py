@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 from pydantic import ValidationError
 
-from .contract import FROM_TEXT
-from .files import atomic_path
+from .platform.contract import FROM_TEXT
+from .platform.files import atomic_path
 from .schema import FEATURES, TARGET, Customer
 
 CONTRACT_EFFECT = {"month-to-month": 1.1, "one-year": -0.3, "two-year": -1.4}

@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 import numpy as np
 from scipy.stats import rankdata
 
-from .stats import Estimate, percentile_interval
+from .platform.stats import Estimate, percentile_interval
 
 Metric = Callable[[np.ndarray, np.ndarray, float], np.ndarray]
 

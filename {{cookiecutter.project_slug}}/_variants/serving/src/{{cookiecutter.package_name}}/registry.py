@@ -1,21 +1,31 @@
-"""Loading the served model, its version and the statistics saved with it."""
+"""The model registry: logging and promoting a version, exporting it, loading it to serve.
+
+Serving is the one variant with a registry and a champion; this module is where it
+talks to MLflow's registry, so the training job only says what to record.
+"""
 
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import pandas as pd
 
+from .platform.files import staged_directory
+from .platform.tracking import Run, failed_thresholds
 from .scoring import compile_linear
-from .settings import Settings
+
+if TYPE_CHECKING:  # settings name the champion through this module
+    from .settings import Settings
 
 logger = logging.getLogger(__name__)
 
 # Written into an exported model folder so the API can report which version it serves.
 EXPORT_MARKER = "registered_version.json"
+CHAMPION_ALIAS = "champion"
 
 
 class ModelLoadError(RuntimeError):
@@ -46,6 +56,78 @@ def _version(model_uri: str, local: Path, fallback: str, tracking_uri: str | Non
     if model_uri.startswith("models:/"):
         return model_uri.rsplit("/", 1)[-1]
     return fallback
+
+
+def champion_uri(model_name: str) -> str:
+    """Registry URI of the model that serving should load."""
+    return f"models:/{model_name}@{CHAMPION_ALIAS}"
+
+
+def log_model(
+    run: Run,
+    pipeline: Any,
+    model_name: str,
+    *,
+    example: pd.DataFrame,
+    metadata: Mapping[str, Any],
+    pip_requirements: list[str],
+) -> str:
+    """Log `pipeline` to `run` and register it as a new version of `model_name`."""
+    import mlflow.sklearn
+    from mlflow.models import infer_signature
+
+    with run.active():
+        info = mlflow.sklearn.log_model(
+            pipeline,
+            name="model",
+            signature=infer_signature(example, pipeline.predict_proba(example)[:, 1]),
+            input_example=example.head(3),
+            pip_requirements=pip_requirements,
+            # skops loads without executing arbitrary code, unlike pickle.
+            serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS,
+            metadata=dict(metadata),
+            registered_model_name=model_name,
+        )
+    return str(info.registered_model_version)
+
+
+def promote_if_passing(
+    model_name: str,
+    version: str,
+    metrics: Mapping[str, float],
+    minimums: Mapping[str, float],
+) -> list[str]:
+    """Give `version` the champion alias only when every threshold passes.
+
+    Returns the failures (empty when promoted) so callers can report why not.
+    """
+    from mlflow import MlflowClient
+
+    failures = failed_thresholds(metrics, minimums)
+    client = MlflowClient()
+    if failures:
+        client.set_model_version_tag(model_name, version, "promotion", "rejected")
+    else:
+        client.set_registered_model_alias(model_name, CHAMPION_ALIAS, version)
+        client.set_model_version_tag(model_name, version, "promotion", "champion")
+    return failures
+
+
+def fill_export(staging: Path, model_name: str, version: str) -> None:
+    """Download a registered version into `staging`, marked with its version."""
+    import mlflow.artifacts
+
+    mlflow.artifacts.download_artifacts(
+        artifact_uri=f"models:/{model_name}/{version}", dst_path=str(staging)
+    )
+    marker = {"model_name": model_name, "version": version}
+    (staging / EXPORT_MARKER).write_text(json.dumps(marker), encoding="utf-8")
+
+
+def export_model(model_name: str, version: str, target: Path) -> None:
+    """Copy a registered version to `target` atomically; the old export stays until then."""
+    with staged_directory(target) as staging:
+        fill_export(staging, model_name, version)
 
 
 def non_finite_parameters(estimator: object, path: str = "model") -> list[str]:
@@ -111,6 +193,6 @@ def load(model_uri: str, tracking_uri: str | None = None) -> LoadedModel:
     return LoadedModel(compile_linear(pipeline) or pipeline, version, reference)
 
 
-def load_served(settings: Settings) -> LoadedModel:
+def load_served(settings: "Settings") -> LoadedModel:
     """The model the settings name (MODEL_URI, default the champion), from their store."""
     return load(settings.resolved_model_uri(), settings.mlflow_tracking_uri)

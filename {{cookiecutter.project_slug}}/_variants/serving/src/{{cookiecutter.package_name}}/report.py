@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from .capacity import TARGET_UTILISATION, replica_table
-from .readme import ReportError
+from .platform.capacity import TARGET_UTILISATION, replica_table
+from .platform.readme import ReportError
 
 METRIC_COLUMNS = {
     "roc_auc": "ROC AUC",

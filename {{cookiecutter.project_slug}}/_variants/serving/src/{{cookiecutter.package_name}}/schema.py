@@ -4,7 +4,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
-from .contract import JsonBool, JsonFloat, JsonInt
+from .platform.contract import JsonBool, JsonFloat, JsonInt
 
 Contract = Literal["month-to-month", "one-year", "two-year"]
 PaymentMethod = Literal["card", "bank-transfer", "electronic-check"]

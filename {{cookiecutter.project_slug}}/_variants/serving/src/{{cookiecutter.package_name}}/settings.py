@@ -5,8 +5,8 @@ from pathlib import Path
 
 from pydantic import Field
 
-from .config import PROJECT, ProjectSettings
-from .tracking import champion_uri
+from .platform.config import PROJECT, ProjectSettings
+from .registry import champion_uri
 
 
 class Settings(ProjectSettings):

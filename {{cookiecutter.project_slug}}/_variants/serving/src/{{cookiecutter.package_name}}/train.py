@@ -1,22 +1,18 @@
 """Training job: fit, compare with the baseline, track, register, promote, export."""
 
-import json
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import mlflow
-import mlflow.sklearn
 import numpy as np
 import sklearn
-from mlflow.models import infer_signature
 
-from . import dataset, drift, evaluation, model, registry, tracking
-from .files import atomic_path, json_text, staged_directory, write_json
+from . import dataset, drift, evaluation, model, registry
+from .platform import tracking
+from .platform.files import atomic_path, json_text, staged_directory, write_json
+from .platform.stats import Estimate
 from .schema import NUMERIC_FEATURES
 from .settings import Settings
-from .stats import Estimate
 
 logger = logging.getLogger(__name__)
 
@@ -42,20 +38,6 @@ def pip_requirements() -> list[str]:
         f"scipy=={scipy.__version__}",
         f"skops=={skops.__version__}",
     ]
-
-
-def _fill_export(staging: Path, model_name: str, version: str) -> None:
-    mlflow.artifacts.download_artifacts(
-        artifact_uri=f"models:/{model_name}/{version}", dst_path=str(staging)
-    )
-    marker = {"model_name": model_name, "version": version}
-    (staging / registry.EXPORT_MARKER).write_text(json.dumps(marker), encoding="utf-8")
-
-
-def export_model(model_name: str, version: str, target: Path) -> None:
-    """Copy a registered version to `target` atomically; the old export stays until then."""
-    with staged_directory(target) as staging:
-        _fill_export(staging, model_name, version)
 
 
 def _params(settings: Settings) -> dict[str, object]:
@@ -101,9 +83,9 @@ def train(settings: Settings) -> TrainResult:
     example = data.x_train.astype(dict.fromkeys(NUMERIC_FEATURES, float))
     with tracking.tracked_run(
         settings, "train", _params(settings), {"train": settings.data_path}
-    ) as run_id:
+    ) as run:
         for name, estimate in metrics.items():
-            mlflow.log_metrics(
+            run.log_metrics(
                 {
                     f"test_{name}": estimate.value,
                     f"test_{name}_ci_low": estimate.low,
@@ -111,27 +93,23 @@ def train(settings: Settings) -> TrainResult:
                     f"baseline_{name}": baseline_metrics[name].value,
                 }
             )
-        mlflow.log_metric("auc_lift_over_baseline", lift)
-        mlflow.log_text(
+        run.log_metrics({"auc_lift_over_baseline": lift})
+        run.log_text(
             evaluation.markdown_table({"candidate": metrics, "baseline": baseline_metrics}),
             "evaluation.md",
         )
-        info = mlflow.sklearn.log_model(
+        version = registry.log_model(
+            run,
             pipeline,
-            name="model",
-            signature=infer_signature(example, pipeline.predict_proba(data.x_train)[:, 1]),
-            input_example=example.head(3),
-            pip_requirements=pip_requirements(),
-            # skops loads without executing arbitrary code, unlike pickle.
-            serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS,
+            settings.model_name,
+            example=example,
             metadata={"reference_stats": drift.reference(data.x_train, settings.seed)},
-            registered_model_name=settings.model_name,
+            pip_requirements=pip_requirements(),
         )
-        version = str(info.registered_model_version)
         failures = tracking.failed_thresholds(gate, minimums)
-        mlflow.set_tag("promotion", "rejected" if failures else "champion")
+        run.set_tags({"promotion": "rejected" if failures else "champion"})
         summary = {
-            "run_id": run_id,
+            "run_id": run.id,
             "model_version": version,
             "promoted": not failures,
             "failures": failures,
@@ -148,17 +126,17 @@ def train(settings: Settings) -> TrainResult:
         }
         results = settings.results_dir / "metrics.json"
         if failures:
-            tracking.promote_if_passing(settings.model_name, version, gate, minimums)
+            registry.promote_if_passing(settings.model_name, version, gate, minimums)
             write_json(results, summary)
         else:
             # One transaction: export and results are staged, the alias moves, then both
             # land. A crash or a full disk before the alias leaves all three as they were,
             # and the alias never names a version whose export failed.
             with staged_directory(settings.export_dir) as staging, atomic_path(results) as tmp:
-                _fill_export(staging, settings.model_name, version)
+                registry.fill_export(staging, settings.model_name, version)
                 tmp.write_text(json_text(summary), encoding="utf-8")
-                tracking.promote_if_passing(settings.model_name, version, gate, minimums)
+                registry.promote_if_passing(settings.model_name, version, gate, minimums)
 
     if failures:
         logger.warning("model not promoted", extra={"version": version, "failures": failures})
-    return TrainResult(run_id, version, metrics, baseline_metrics, not failures, failures)
+    return TrainResult(run.id, version, metrics, baseline_metrics, not failures, failures)

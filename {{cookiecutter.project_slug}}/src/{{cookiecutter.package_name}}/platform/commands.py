@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import typer
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from pydantic_settings import SettingsError
 
 from .logs import configure_logging
@@ -57,13 +57,23 @@ class CommandApp(typer.Typer):
             raise SystemExit(f"error: {describe_os_error(exc)}") from None
 
 
-def command_app(help_text: str, log_level: Callable[[], str]) -> typer.Typer:
+def command_app(
+    help_text: str, log_level: Callable[[], str], settings: type[BaseModel]
+) -> typer.Typer:
     """A typer app whose commands run with logging configured at `log_level()`.
 
     `log_level()` reads the settings, so a bad setting stops every command here,
-    with one line naming it; LOG_LEVEL=DEBUG adds the traceback.
+    with one line naming it; LOG_LEVEL=DEBUG adds the traceback. Every app has
+    `docs`, which writes the configuration table and `.env.example` from `settings`.
     """
     app = CommandApp(help=help_text, no_args_is_help=True)
+
+    @app.command()
+    def docs() -> None:
+        """Rewrite the README's configuration table and .env.example from the settings."""
+        from .configuration import write_docs
+
+        write_docs(settings)
 
     @app.callback()
     def main() -> None:

@@ -117,14 +117,12 @@ def env_example(model: type[BaseModel]) -> str:
     return "\n".join(blocks)
 
 
-def main(readme: Path = Path("README.md"), example: Path = Path(".env.example")) -> None:
+def write_docs(
+    settings: type[BaseModel],
+    readme: Path = Path("README.md"),
+    example: Path = Path(".env.example"),
+) -> None:
     """`make docs`: rewrite the README's configuration table and `.env.example`."""
-    from .settings import Settings
-
-    update_sections(readme, {SECTION: table(Settings)})
-    write_text(example, env_example(Settings))
+    update_sections(readme, {SECTION: table(settings)})
+    write_text(example, env_example(settings))
     print(f"updated the configuration table in {readme} and {example}")
-
-
-if __name__ == "__main__":
-    main()
