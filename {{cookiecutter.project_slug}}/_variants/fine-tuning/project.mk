@@ -52,7 +52,7 @@ load-test: ## Closed-loop load on a running API's /generate (REQUESTS=100); writ
 gpu-smoke: ## STEPS of make train's LoRA path (Qwen2.5-0.5B shape on a GPU): tokens/s, peak memory
 	$(CLI) gpu-smoke --device $(DEVICE) --steps $(STEPS)
 
-report: ## Rewrite the README results tables and docs/ figures from results/ and MLflow
+report: ## Rewrite the README results tables and docs/ figures from results/
 	$(CLI) report
 
 # CI has neither the hub nor a GPU: there the image ships an adapter on the tiny

@@ -19,15 +19,18 @@ from pydantic import ValidationError
 from starlette.types import Message, Scope
 
 from {{ cookiecutter.package_name }}.api import (
+    GenerationQueue,
     LoadedModel,
-    ModelSlot,
-    bounded_request,
     create_app,
-    generate_body_limit,
     load_adapter_model,
 )
 from {{ cookiecutter.package_name }}.dataset import LABELS, load_jsonl
 from {{ cookiecutter.package_name }}.evaluation import normalize
+from {{ cookiecutter.package_name }}.platform.host import ModelHost
+from {{ cookiecutter.package_name }}.schema import (
+    bounded_request,
+    generate_body_limit,
+)
 from {{ cookiecutter.package_name }}.settings import Settings
 from {{ cookiecutter.package_name }}.sft import generate
 
@@ -38,9 +41,9 @@ pytestmark = pytest.mark.anyio
 
 async def _client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     async with LifespanManager(app):
-        slot: ModelSlot = app.state.model_slot
-        assert slot.loading is not None
-        await slot.loading
+        host: ModelHost[LoadedModel] = app.state.host
+        assert host.loading is not None
+        await host.loading
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             yield client
@@ -258,13 +261,13 @@ BODY_LIMIT = generate_body_limit(LIMITS.max_prompt_chars)
 def apps(tiny_pair: tuple[Any, Any]) -> dict[str, FastAPI]:
     """One app whose model answers at once, one whose model never loaded.
 
-    The model is placed in the slot directly: lifespan (background loading) is not
+    The model is placed in the host directly: lifespan (background loading) is not
     what these properties are about, and it would cost seconds per example.
     """
     tokenizer = tiny_pair[1]
     answer = tokenizer("billing", add_special_tokens=False)["input_ids"]
     ready = create_app(LIMITS, loader=lambda _dir: fake_loader(tiny_pair))
-    ready.state.model_slot.model = LoadedModel(InstantModel(answer), tokenizer, "instant")
+    ready.state.host.model = LoadedModel(InstantModel(answer), tokenizer, "instant")
     return {"ready": ready, "not ready": create_app(LIMITS)}
 
 
@@ -434,7 +437,7 @@ def test_generation_runs_with_the_configured_torch_threads(
     tokenizer = tiny_pair[1]
     model = ThreadCountingModel(tokenizer("billing", add_special_tokens=False)["input_ids"])
     app = create_app(LIMITS.model_copy(update={"generation_threads": threads}))
-    app.state.model_slot.model = LoadedModel(model, tokenizer, "counting")
+    app.state.host.model = LoadedModel(model, tokenizer, "counting")
 
     assert _post(app, {"prompt": "my bill"}).status_code == 200
     assert model.threads == [threads]
@@ -530,12 +533,12 @@ async def test_a_full_generation_queue_is_refused_at_once_with_retry_after(
     held: HeldModel, tiny_pair: tuple[Any, Any]
 ) -> None:
     app = _held_app(held, tiny_pair[1], generation_queue=1)
-    slot: ModelSlot = app.state.model_slot
+    queue: GenerationQueue = app.state.queue
     async for client in _client(app):
         running = asyncio.create_task(client.post("/generate", json={"prompt": "one"}))
         await _until(lambda: held.calls == 1)
         queued = asyncio.create_task(client.post("/generate", json={"prompt": "two"}))
-        await _until(lambda: slot.waiting == 1)
+        await _until(lambda: queue.waiting == 1)
 
         refused = await client.post("/generate", json={"prompt": "three"})
         held.release.set()

@@ -1,12 +1,12 @@
 import json
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from matplotlib import image
-from mlflow import MlflowClient
 from typer.testing import CliRunner
 
 from {{ cookiecutter.package_name }}.cli import app
@@ -15,6 +15,7 @@ from {{ cookiecutter.package_name }}.platform.readme import ReportError
 from {{ cookiecutter.package_name }}.report import (
     LABEL_FIGURE,
     LOSS_FIGURE,
+    TRAINING_RUN_FILE,
     Predictions,
     TrainingRun,
     capacity_section,
@@ -34,7 +35,7 @@ from variant_fixtures import Trained
 
 runner = CliRunner()
 LABELS = ("cancel", "billing", "outage", "upgrade", "praise")
-PARAMS = {
+PARAMS: dict[str, object] = {
     "lora_rank": "16",
     "lora_target_modules": "q_proj,v_proj",
     "learning_rate": "0.01",
@@ -125,50 +126,27 @@ def _predictions_payload(predictions: Predictions) -> dict[str, object]:
     }
 
 
-def _logged_run(tracking_uri: str) -> str:
-    """An MLflow run shaped like the one `make train` logs: params and a loss history."""
-    client = MlflowClient(tracking_uri)
-    experiment = client.create_experiment("report-test")
-    run_id = client.create_run(experiment).info.run_id
-    for key, value in PARAMS.items():
-        client.log_param(run_id, key, value)
-    for step, loss in LOSSES:
-        client.log_metric(run_id, "train/loss", loss, step=step)
-    for step, loss in RUN.eval_loss:
-        client.log_metric(run_id, "train/eval_loss", loss, step=step)
-    client.set_terminated(run_id)
-    return str(run_id)
-
-
-@pytest.fixture(scope="module")
-def logged_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    """An SQLite MLflow store holding one logged run; created once, as it takes seconds."""
-    store = tmp_path_factory.mktemp("store") / "mlflow.db"
-    return store, _logged_run(f"sqlite:///{store}")
+def _training_run_payload(run: TrainingRun) -> dict[str, object]:
+    """`results/training_run.json` as `make train` writes it."""
+    return {
+        "run_id": run.run_id,
+        "params": run.params,
+        "train_loss": [list(point) for point in run.train_loss],
+        "eval_loss": [list(point) for point in run.eval_loss],
+    }
 
 
 @pytest.fixture
-def store_copy(logged_store: tuple[Path, str], isolated_workdir: Path) -> str:
-    """A private copy of the logged store in the test's folder; its tracking URI."""
-    shutil.copyfile(logged_store[0], isolated_workdir / "mlflow.db")
-    return f"sqlite:///{isolated_workdir / 'mlflow.db'}"
-
-
-@pytest.fixture
-def project(
-    isolated_workdir: Path,
-    store_copy: str,
-    logged_store: tuple[Path, str],
-    monkeypatch: pytest.MonkeyPatch,
-) -> Path:
-    """A project folder with the results of a run, its MLflow store and a README."""
-    uri = store_copy
+def project(isolated_workdir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A project folder with the results of a run and a README, and no MLflow store:
+    the tracking URI names a folder that does not exist."""
     results = isolated_workdir / "results"
     results.mkdir()
-    (results / "metrics.json").write_text(json.dumps(METRICS | {"run_id": logged_store[1]}))
+    (results / "metrics.json").write_text(json.dumps(METRICS | {"run_id": RUN.run_id}))
     (results / "predictions.json").write_text(json.dumps(_predictions_payload(PREDICTIONS)))
+    (results / TRAINING_RUN_FILE).write_text(json.dumps(_training_run_payload(RUN)))
     (isolated_workdir / "README.md").write_text(README, encoding="utf-8")
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{isolated_workdir / 'gone' / 'm.db'}")
     get_settings.cache_clear()
     return isolated_workdir
 
@@ -299,25 +277,35 @@ def test_incomplete_predictions_are_refused_naming_the_file(
         read_predictions(path)
 
 
-def test_a_run_missing_from_the_store_is_named_with_the_store(store_copy: str) -> None:
-    with pytest.raises(ReportError, match=r"run 0123abcd .* not in sqlite:///.*mlflow\.db"):
-        read_training_run(store_copy, "0123abcd")
+def test_the_training_run_file_gives_its_params_and_loss_histories(tmp_path: Path) -> None:
+    path = tmp_path / TRAINING_RUN_FILE
+    path.write_text(json.dumps(_training_run_payload(RUN)))
+
+    assert read_training_run(path) == RUN
 
 
-def test_a_logged_run_gives_its_params_and_loss_histories(
-    store_copy: str, logged_store: tuple[Path, str]
+@pytest.mark.parametrize(
+    ("payload", "needle"),
+    [
+        (None, "training_run.json is missing: run `make train` first"),
+        ({"run_id": "r", "params": {}}, "training_run.json lacks 'train_loss'"),
+        ({"run_id": "r", "params": {}, "train_loss": [[1]], "eval_loss": []}, "lacks"),
+        (
+            {"run_id": "r", "params": {}, "train_loss": [], "eval_loss": []},
+            "has no training loss: run `make train` again",
+        ),
+    ],
+)
+def test_an_unusable_training_run_file_is_refused_naming_it(
+    tmp_path: Path, payload: dict[str, object] | None, needle: str
 ) -> None:
-    run = read_training_run(store_copy, logged_store[1])
+    path = tmp_path / TRAINING_RUN_FILE
+    if payload is not None:
+        path.write_text(json.dumps(payload))
 
-    assert run == TrainingRun(logged_store[1], PARAMS, LOSSES, RUN.eval_loss)
-
-
-def test_a_run_without_a_loss_history_is_refused(store_copy: str) -> None:
-    client = MlflowClient(store_copy)
-    run_id = client.create_run(client.create_experiment("empty")).info.run_id
-
-    with pytest.raises(ReportError, match="no train/loss history"):
-        read_training_run(store_copy, run_id)
+    with pytest.raises(ReportError, match=r"training_run\.json") as raised:
+        read_training_run(path)
+    assert needle in str(raised.value)
 
 
 def _assert_png(data: bytes, path: Path, size: tuple[int, int]) -> None:
@@ -430,7 +418,7 @@ def test_report_includes_the_gpu_smoke_results_when_there_are_some(project: Path
     [
         ("metrics.json", "metrics.json is missing: run `make train` first"),
         ("predictions.json", "predictions.json is missing: run `make train` first"),
-        ("run", "set MLFLOW_TRACKING_URI to the store `make train` used"),
+        ("run", "training_run.json is missing: run `make train` first"),
         ("marker", "README has no '<!-- results:smoke -->'"),
         ("gpu_smoke.json", "gpu_smoke.json lacks 'device': run `make gpu-smoke` again"),
         ("load_test.json", "load_test.json lacks 'requests_per_second': run `make serve`"),
@@ -446,7 +434,7 @@ def test_report_with_a_missing_source_exits_1_naming_it_and_writes_nothing(
     if broken in ("metrics.json", "predictions.json"):
         (results / broken).unlink()
     elif broken == "run":
-        (results / "metrics.json").write_text(json.dumps(metrics | {"run_id": "f00d"}))
+        (results / TRAINING_RUN_FILE).unlink()
     elif broken == "marker":
         readme.write_text(README.replace("<!-- /results:smoke -->", ""))
     elif broken in ("gpu_smoke.json", "load_test.json"):
@@ -474,12 +462,15 @@ def test_report_without_a_readme_names_it(project: Path) -> None:
 
 
 @pytest.mark.slow
-def test_report_of_a_real_run_quotes_its_figures(
+def test_report_of_a_real_run_quotes_its_figures_without_its_mlflow_store(
     trained: Trained, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # results/ alone, as on another machine: the run's store is out of reach, and an
+    # import of mlflow would fail.
     shutil.copytree(trained.settings.results_dir, tmp_path / "results")
     (tmp_path / "README.md").write_text(README, encoding="utf-8")
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", trained.settings.mlflow_tracking_uri)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'gone' / 'mlflow.db'}")
+    monkeypatch.setitem(sys.modules, "mlflow", None)
 
     outcome = _report(tmp_path)
 
@@ -490,5 +481,8 @@ def test_report_of_a_real_run_quotes_its_figures(
     assert f"| fine-tuned (LoRA, {steps} steps) | {tuned['accuracy']} |" in text
     assert f"{trained.result.losses[0]:.3f} (step 1) → {trained.result.losses[-1]:.3f}" in text
     assert f"MLflow run `{trained.result.run_id}`" in text
+    first_eval = trained.result.eval_curve[0][1]
+    assert f"| validation loss, first → last evaluation | {first_eval:.3f}" in text
+    assert not (tmp_path / "gone").exists()
     pixels = image.imread(str(tmp_path / LOSS_FIGURE))
     assert float(np.std(pixels)) > 0.05

@@ -271,6 +271,24 @@ def test_training_removes_staging_left_by_a_killed_run(
     assert not list(settings.adapter_dir.parent.glob(".*"))
 
 
+@pytest.mark.slow
+def test_results_hold_the_run_params_and_loss_curves_the_report_needs(
+    trained: Trained,
+) -> None:
+    written = json.loads((trained.settings.results_dir / "training_run.json").read_text())
+    client = MlflowClient(trained.settings.mlflow_tracking_uri)
+    logged = client.get_metric_history(trained.result.run_id, "train/loss")
+
+    assert written["run_id"] == trained.result.run_id
+    assert written["params"]["lora_rank"] == trained.settings.lora_rank
+    assert "recipe.learning_rate" in written["params"]
+    # The curve the Trainer callback logged to MLflow, step by step, and no other.
+    assert [tuple(point) for point in written["train_loss"]] == [
+        (m.step, pytest.approx(m.value)) for m in sorted(logged, key=lambda m: m.step)
+    ]
+    assert written["eval_loss"], "no validation loss recorded"
+
+
 def test_a_crash_during_training_ends_the_mlflow_run_failed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

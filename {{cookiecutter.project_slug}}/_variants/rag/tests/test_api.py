@@ -20,12 +20,13 @@ from hypothesis import HealthCheck, Phase, event, given, settings
 from hypothesis import strategies as st
 
 from {{ cookiecutter.package_name }}.answer import ABSTAINED
-from {{ cookiecutter.package_name }}.api import EngineSlot, create_app
+from {{ cookiecutter.package_name }}.api import create_app
 from {{ cookiecutter.package_name }}.calibration import Calibration
 from {{ cookiecutter.package_name }}.corpus import load_documents
 from {{ cookiecutter.package_name }}.embeddings import HashingEmbedder
 from {{ cookiecutter.package_name }}.index import IndexNotFoundError, ScoredChunk
 from {{ cookiecutter.package_name }}.pipeline import Engine, build_index
+from {{ cookiecutter.package_name }}.platform.host import ModelHost
 from {{ cookiecutter.package_name }}.retrieval import (
     Fusion,
     Retriever,
@@ -42,10 +43,10 @@ QUESTION = "How long can I still export my data after cancelling?"
 
 async def _client(app: FastAPI, *, wait: bool = True) -> AsyncIterator[httpx.AsyncClient]:
     async with LifespanManager(app):
-        slot: EngineSlot = app.state.engine_slot
-        assert slot.loading is not None
+        host: ModelHost[Engine] = app.state.host
+        assert host.loading is not None
         if wait:
-            await slot.loading
+            await host.loading
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             yield client
@@ -127,9 +128,9 @@ async def test_ready_is_503_until_the_index_loads(indexed: Indexed) -> None:
         before = await client.get("/ready")
         early = await client.post("/query", json={"question": QUESTION})
         loaded.set()
-        slot: EngineSlot = app.state.engine_slot
-        assert slot.loading is not None
-        await slot.loading
+        host: ModelHost[Engine] = app.state.host
+        assert host.loading is not None
+        await host.loading
         after = await client.get("/ready")
 
     assert before.status_code == 503
@@ -295,7 +296,7 @@ def app_serving(engine: Engine) -> FastAPI:
     """An app with the engine in place: no lifespan, no loading, no disk."""
     settings = Settings.model_validate({"embedding_model": "hashing", "max_question_chars": LIMIT})
     app = create_app(settings, loader=lambda _: engine)
-    app.state.engine_slot.engine = engine
+    app.state.host.model = engine
     return app
 
 

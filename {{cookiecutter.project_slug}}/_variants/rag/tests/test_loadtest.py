@@ -7,10 +7,12 @@ import pytest
 from asgi_lifespan import LifespanManager
 from typer.testing import CliRunner
 
-from {{ cookiecutter.package_name }}.api import EngineSlot, create_app
+from {{ cookiecutter.package_name }}.api import create_app
 from {{ cookiecutter.package_name }}.cli import app
 from {{ cookiecutter.package_name }}.corpus import load_queries
 from {{ cookiecutter.package_name }}.loadtest import run
+from {{ cookiecutter.package_name }}.pipeline import Engine
+from {{ cookiecutter.package_name }}.platform.host import ModelHost
 from {{ cookiecutter.package_name }}.report import LoadTest
 
 from variant_fixtures import HANDBOOK, Indexed, free_port
@@ -37,9 +39,9 @@ async def test_the_load_test_sends_every_question_and_times_the_real_api(
     questions = list(load_queries(HANDBOOK).values())[:3]
 
     async with LifespanManager(api):
-        slot: EngineSlot = api.state.engine_slot
-        assert slot.loading is not None
-        await slot.loading
+        host: ModelHost[Engine] = api.state.host
+        assert host.loading is not None
+        await host.loading
         transport = Recording(httpx.ASGITransport(app=api))
         result = await run(
             "http://test/query",

@@ -7,11 +7,12 @@ for instance when no adapter was trained yet).
 """
 
 import asyncio
+import functools
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
-from contextlib import asynccontextmanager, nullcontext
+from collections.abc import Callable, Coroutine
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,15 +20,14 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, HTTPException, Request, Response, status
 from fastapi.routing import APIRoute
 from prometheus_client import Counter, Histogram
-from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from . import __version__
 from .dataset import INSTRUCTION, LABELS
 from .evaluation import normalize
 from .platform.config import PROJECT
-from .platform.contract import JsonBool, JsonInt
-from .platform.logs import configure_logging
-from .platform.service import ServiceState, api_app, instrument
+from .platform.host import ModelHost
+from .platform.service import api_app, instrument
+from .schema import GenerateRequest, GenerateResponse, bounded_request, generate_body_limit
 from .settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -55,69 +55,17 @@ def load_adapter_model(source: Path) -> LoadedModel:
     return LoadedModel(model, tokenizer, f"{shown}+lora")
 
 
-class GenerateRequest(BaseModel):
-    """The request contract; `bounded_request` adds this server's limits to it."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    prompt: str = Field(min_length=1, description="The user message.")
-    max_new_tokens: JsonInt = Field(default=8, ge=1)
-    use_adapter: JsonBool = Field(default=True, description="False answers with the base model.")
-    task_instruction: JsonBool = Field(
-        default=True, description="Wrap the prompt in the routing instruction it was tuned on."
-    )
-
-
-def bounded_request(max_prompt_chars: int, max_new_tokens_cap: int) -> type[GenerateRequest]:
-    """`GenerateRequest` with the configured limits (MAX_PROMPT_CHARS, MAX_NEW_TOKENS_CAP).
-
-    One set of limits, checked by validation: a 422 names the limit this server
-    applies, whatever the size of the value, and the OpenAPI schema shows it.
-    """
-
-    return create_model(
-        "GenerateRequest",
-        __base__=GenerateRequest,
-        prompt=(
-            str,
-            Field(
-                min_length=1,
-                max_length=max_prompt_chars,
-                description="The user message; also at most MAX_PROMPT_TOKENS tokens "
-                "once in the chat template (a 422 says so).",
-            ),
-        ),
-        max_new_tokens=(
-            JsonInt,
-            Field(default=min(8, max_new_tokens_cap), ge=1, le=max_new_tokens_cap),
-        ),
-    )
-
-
-class GenerateResponse(BaseModel):
-    text: str
-    label: str | None = Field(description="The routing label, when the answer is one.")
-    model_version: str
-    adapter: bool
-
-
 @dataclass
-class ModelSlot:
-    """The loaded model, and the one-at-a-time queue in front of it."""
+class GenerationQueue:
+    """The one-at-a-time queue in front of the model: the adapter toggle and the
+    model are shared state, so one generation runs at a time."""
 
-    model: LoadedModel | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    loading: asyncio.Task[None] | None = field(default=None, repr=False)
     waiting: int = 0  # requests queued for the lock
 
 
 # The client may retry after this many seconds when the queue is full.
 RETRY_AFTER_SECONDS = 1
-# The longest a valid /generate body can be: a prompt character is at most 12 bytes of
-# JSON (a code point above U+FFFF written as two \\uXXXX escapes); the other fields,
-# the keys and ordinary spacing fit in the slack.
-BYTES_PER_PROMPT_CHAR = 12
-BODY_SLACK_BYTES = 4096
 DISCONNECT_POLL_SECONDS = 0.1
 
 
@@ -233,25 +181,25 @@ def _timeout(settings: Settings) -> str:
     return f"GENERATION_TIMEOUT_SECONDS={settings.generation_timeout_seconds:g}"
 
 
-async def _enter_queue(slot: ModelSlot, settings: Settings, dropped: Counter) -> None:
+async def _enter_queue(queue: GenerationQueue, settings: Settings, dropped: Counter) -> None:
     """Take the model (one generation at a time: the adapter toggle and the model are
     shared state), or refuse at once when the queue is full, or after the timeout."""
-    if slot.waiting >= settings.generation_queue and slot.lock.locked():
+    if queue.waiting >= settings.generation_queue and queue.lock.locked():
         dropped.labels("queue_full").inc()
         raise _unavailable(
-            f"{slot.waiting} requests are waiting for the model "
+            f"{queue.waiting} requests are waiting for the model "
             f"(GENERATION_QUEUE={settings.generation_queue}); retry shortly"
         )
-    slot.waiting += 1
+    queue.waiting += 1
     try:
-        await asyncio.wait_for(slot.lock.acquire(), settings.generation_timeout_seconds)
+        await asyncio.wait_for(queue.lock.acquire(), settings.generation_timeout_seconds)
     except TimeoutError:
         dropped.labels("timeout").inc()
         raise _unavailable(
             f"the model stayed busy past {_timeout(settings)}; retry shortly"
         ) from None
     finally:
-        slot.waiting -= 1
+        queue.waiting -= 1
 
 
 async def _generate_unless_gone(
@@ -281,11 +229,6 @@ async def _generate_unless_gone(
     finally:
         watcher.cancel()
     return None if left.is_set() else text
-
-
-def generate_body_limit(max_prompt_chars: int) -> int:
-    """Bytes no valid /generate request exceeds with MAX_PROMPT_CHARS characters."""
-    return BYTES_PER_PROMPT_CHAR * max_prompt_chars + BODY_SLACK_BYTES
 
 
 def bounded_body_route(limit: int) -> type[APIRoute]:
@@ -335,50 +278,37 @@ def create_app(
 ) -> FastAPI:
     """Build the app; `loader` is injectable so tests need no trained adapter."""
     settings = settings or get_settings()
-    state = ServiceState(not_ready_reason="model is loading")
-    slot = ModelSlot()
-    metrics = GenerationMetrics.create(state.metrics.registry)
+    # Whatever a damaged adapter folder raises (safetensors, peft, a tokenizer), the
+    # service stays up and /ready says why (naming ADAPTER_DIR, never its path).
+    host = ModelHost(
+        functools.partial(loader, settings.adapter_dir),
+        lambda loaded: loaded.version,
+        unavailable=(Exception,),
+        reason=_not_loaded_reason,
+    )
+    queue = GenerationQueue()
+    metrics = GenerationMetrics.create(host.state.metrics.registry)
     dropped = metrics.dropped
-
-    async def load_model() -> None:
-        source = settings.adapter_dir
-        try:
-            slot.model = await asyncio.to_thread(loader, source)
-        # Whatever a damaged adapter folder raises (safetensors, peft, a tokenizer),
-        # the service stays up and /ready says why, instead of loading forever.
-        except Exception as exc:
-            state.mark_failed(_not_loaded_reason(exc))
-            logger.error("model not loaded", extra={"adapter_dir": str(source), "error": str(exc)})
-            return
-        state.mark_ready(slot.model.version)
-        logger.info("model loaded", extra={"adapter_dir": str(source)})
-
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        configure_logging(settings.log_level)
-        slot.loading = asyncio.create_task(load_model())
-        yield
-        slot.loading.cancel()
-
-    app = api_app(PROJECT, __version__, lifespan)
-    app.state.model_slot = slot
-    instrument(app, state, settings)
+    app = api_app(PROJECT, __version__, host.lifespan(settings.log_level))
+    app.state.host = host
+    app.state.queue = queue
+    instrument(app, host.state, settings)
 
     async def generate(body: GenerateRequest, request: Request) -> GenerateResponse | Response:
         """Greedy completion of one prompt by base + adapter (or the base alone)."""
-        loaded = slot.model
-        if loaded is None:
-            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, state.not_ready_reason)
+        # Not a dependency: FastAPI solves those before the body, and a bad request is
+        # a 422 whether or not the model has loaded.
+        loaded = host.require()
         messages = _messages(loaded, body, settings.max_prompt_tokens)
         started = time.perf_counter()
         deadline = time.monotonic() + settings.generation_timeout_seconds
-        await _enter_queue(slot, settings, dropped)
+        await _enter_queue(queue, settings, dropped)
         try:
             text = await _generate_unless_gone(
                 request, loaded, messages, body, deadline, threads=settings.generation_threads
             )
         finally:
-            slot.lock.release()
+            queue.lock.release()
         if text is None:
             # Nobody to answer: the work was dropped (or cut short) when the client left.
             dropped.labels("client_left").inc()

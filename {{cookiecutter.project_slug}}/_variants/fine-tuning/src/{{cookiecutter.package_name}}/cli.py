@@ -97,13 +97,13 @@ def report(
         "README.md"
     ),
 ) -> None:
-    """Rewrite the README's results sections and docs/figures/ from results/ and MLflow."""
+    """Rewrite the README's results sections and docs/figures/ from results/ alone."""
     from .platform.readme import MissingSectionError, ReportError
     from .report import build
 
     settings = get_settings()
     try:
-        written = build(readme, settings.results_dir, settings.mlflow_tracking_uri)
+        written = build(readme, settings.results_dir)
     except (ReportError, MissingSectionError, OSError) as exc:
         raise fail(str(exc)) from None
     typer.echo("updated " + ", ".join(str(path) for path in written))

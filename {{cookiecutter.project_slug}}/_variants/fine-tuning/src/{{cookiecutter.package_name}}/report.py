@@ -1,9 +1,10 @@
 """The README's results, rebuilt from the last training run (`make report`).
 
-Sources: `results/metrics.json` and `results/predictions.json` (written by
-`make train`), the run's loss history and parameters in MLflow,
-`results/gpu_smoke.json` when `make gpu-smoke` was run, and
-`results/load_test.json` when `make load-test` was. Everything is read and
+Sources, all in `results/`: `metrics.json`, `predictions.json` and
+`training_run.json` (the run's parameters and loss curves), written by
+`make train`; `gpu_smoke.json` when `make gpu-smoke` was run; `load_test.json`
+when `make load-test` was. The tracking store is never read: the report works
+wherever `results/` is, with or without MLflow. Everything is read and
 rendered before anything is written, and each file is replaced atomically, so a
 missing source leaves the README and the figures as they were.
 """
@@ -29,14 +30,17 @@ TRAIN_AGAIN = "run `make train` again"
 # Capacity on paper: deploy/kubernetes/autoscaler.yaml scales at 70% CPU from 2 replicas.
 PLANNED_LOADS = (10, 100, 1_000)
 LOAD_TEST_REMEDY = "run `make serve`, then `make load-test` again"
+# Written by `make train` beside metrics.json: the run's parameters and loss curves.
+TRAINING_RUN_FILE = "training_run.json"
 
 
 @dataclass(frozen=True)
 class TrainingRun:
-    """What MLflow holds about the run: its parameters and loss curves as (step, loss)."""
+    """What `make train` wrote about the run: its parameters and loss curves as
+    (step, loss)."""
 
     run_id: str
-    params: dict[str, str]
+    params: dict[str, object]
     train_loss: list[tuple[int, float]]
     eval_loss: list[tuple[int, float]]
 
@@ -70,27 +74,25 @@ def read_predictions(path: Path) -> Predictions:
     return predictions
 
 
-def read_training_run(tracking_uri: str, run_id: str) -> TrainingRun:
-    """Parameters and loss histories of `run_id`, logged step by step during training."""
-    from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
+def _points(values: Any) -> list[tuple[int, float]]:
+    return [(int(step), float(loss)) for step, loss in values]
 
-    client = MlflowClient(tracking_uri)
+
+def read_training_run(path: Path) -> TrainingRun:
+    """Parameters and loss histories of the run, as `make train` wrote them."""
+    payload = read_json(path, TRAIN_REMEDY)
     try:
-        run = client.get_run(run_id)
-    except MlflowException:
-        raise ReportError(
-            f"MLflow run {run_id} (named in results/metrics.json) is not in {tracking_uri}: "
-            "set MLFLOW_TRACKING_URI to the store `make train` used, or run `make train` again"
-        ) from None
-
-    def history(key: str) -> list[tuple[int, float]]:
-        return sorted((m.step, m.value) for m in client.get_metric_history(run_id, key))
-
-    train_loss = history("train/loss")
-    if not train_loss:
-        raise ReportError(f"MLflow run {run_id} has no train/loss history: {TRAIN_REMEDY}")
-    return TrainingRun(run_id, dict(run.data.params), train_loss, history("train/eval_loss"))
+        run = TrainingRun(
+            str(payload["run_id"]),
+            dict(payload["params"]),
+            _points(payload["train_loss"]),
+            _points(payload["eval_loss"]),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ReportError(f"{path} lacks {exc}: {TRAIN_AGAIN}") from None
+    if not run.train_loss:
+        raise ReportError(f"{path} has no training loss: {TRAIN_AGAIN}")
+    return run
 
 
 def _estimate(payload: Mapping[str, float]) -> Estimate:
@@ -369,17 +371,17 @@ def _write_bytes(path: Path, data: bytes) -> None:
         tmp.write_bytes(data)
 
 
-def build(readme: Path, results_dir: Path, tracking_uri: str) -> list[Path]:
+def build(readme: Path, results_dir: Path) -> list[Path]:
     """Rewrite the README's results sections and its figures; return what was written."""
     metrics = read_json(results_dir / "metrics.json", TRAIN_REMEDY)
     predictions = read_predictions(results_dir / "predictions.json")
+    run = read_training_run(results_dir / TRAINING_RUN_FILE)
     smoke_path = results_dir / "gpu_smoke.json"
     smoke_remedy = "run `make gpu-smoke` again"
     smoke = read_json(smoke_path, smoke_remedy) if smoke_path.is_file() else None
     load_path = results_dir / "load_test.json"
     load = read_json(load_path, LOAD_TEST_REMEDY) if load_path.is_file() else None
     try:
-        run = read_training_run(tracking_uri, str(metrics["run_id"]))
         sections = {
             "evaluation": evaluation_section(metrics, run, len(predictions.ids)),
             "per-label": per_label_section(predictions),

@@ -1,7 +1,9 @@
 """Training job: base eval, LoRA fine-tune, tuned eval, merge check, MLflow, export.
 
-Every step is tracked in one MLflow run: parameters, the loss curve, base and
-tuned metrics with intervals, the failure table and the adapter as an artifact.
+Every step is tracked in one MLflow run (through `tracking.Run`): parameters, the
+loss curve, base and tuned metrics with intervals, the failure table and the adapter
+as an artifact. What `make report` needs goes to `results/` as well, so the report
+reads files only, never the tracking store.
 """
 
 import copy
@@ -18,6 +20,7 @@ from . import dataset, distributed, evaluation, modeling, recipe, sft
 from .platform import tracking
 from .platform.files import staged_directory, write_json, write_text
 from .platform.stats import Estimate
+from .report import TRAINING_RUN_FILE
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -37,6 +40,9 @@ class Fit:
     # Non-padding tokens fed to those steps (this session's, when resuming).
     tokens: int
     recipe: recipe.Recipe
+    # (step, loss) of every logged training step and of every validation pass.
+    train_curve: list[tuple[int, float]] = field(default_factory=list)
+    eval_curve: list[tuple[int, float]] = field(default_factory=list)
 
     @property
     def tokens_per_second(self) -> float:
@@ -69,6 +75,10 @@ class TrainResult:
     # Training speed and footprint: tokens/s, peak memory and the adapter's size on disk.
     resources: dict[str, float | str]
     extra: dict[str, float] = field(default_factory=dict)
+    # What the run was tracked with, and its loss curves: for `make report`.
+    params: dict[str, object] = field(default_factory=dict)
+    train_curve: list[tuple[int, float]] = field(default_factory=list)
+    eval_curve: list[tuple[int, float]] = field(default_factory=list)
 
 
 def tiny_corpus(splits: dict[str, list[dataset.Example]]) -> list[str]:
@@ -191,12 +201,11 @@ def _params(settings: Settings, precision: modeling.Precision) -> dict[str, obje
     }
 
 
-def _mlflow_callback() -> Any:
-    """A Trainer callback that logs each logged loss/metric to the active MLflow run."""
-    import mlflow
+def _tracking_callback(run: tracking.Run) -> Any:
+    """A Trainer callback that logs each logged loss/metric to `run`, step by step."""
     from transformers import TrainerCallback
 
-    class MlflowLossCallback(TrainerCallback):
+    class RunLossCallback(TrainerCallback):
         def on_log(
             self,
             args: Any,
@@ -211,9 +220,9 @@ def _mlflow_callback() -> Any:
                 if isinstance(value, int | float)
             }
             if numeric:
-                mlflow.log_metrics(numeric, step=int(state.global_step))
+                run.log_metrics(numeric, step=int(state.global_step))
 
-    return MlflowLossCallback()
+    return RunLossCallback()
 
 
 def _step_timer() -> Any:
@@ -351,8 +360,22 @@ def fine_tune(
         logger.info("resuming", extra={"checkpoint": resume})
     trainer.train(resume_from_checkpoint=resume)
     model.config.use_cache = True
-    losses = [float(entry["loss"]) for entry in trainer.state.log_history if "loss" in entry]
-    return Fit(losses, int(trainer.state.global_step), timer.seconds, timer.tokens, chosen)
+    history = trainer.state.log_history
+    train_curve = _curve(history, "loss")
+    return Fit(
+        [loss for _, loss in train_curve],
+        int(trainer.state.global_step),
+        timer.seconds,
+        timer.tokens,
+        chosen,
+        train_curve=train_curve,
+        eval_curve=_curve(history, "eval_loss"),
+    )
+
+
+def _curve(history: list[dict[str, Any]], key: str) -> list[tuple[int, float]]:
+    """(step, value) of `key` in the Trainer's log history, in the order logged."""
+    return [(int(entry.get("step", 0)), float(entry[key])) for entry in history if key in entry]
 
 
 Merge = Callable[[Any], Any]
@@ -403,16 +426,14 @@ def _evaluate(
     return answers, estimates
 
 
-def _log_export(staging: Path, base_model: str) -> None:
+def _log_export(run: tracking.Run, staging: Path, base_model: str) -> None:
     """The export as an MLflow artifact; a saved local-folder base (GBs) stays out,
     the tiny one (a few hundred KB) goes with it so the run alone can be served."""
-    import mlflow
-
     for path in sorted(staging.iterdir()):
         if path.is_file():
-            mlflow.log_artifact(str(path), artifact_path="adapter")
+            run.log_artifact(path, "adapter")
         elif base_model == modeling.TINY:
-            mlflow.log_artifacts(str(path), artifact_path=f"adapter/{path.name}")
+            run.log_artifact(path, f"adapter/{path.name}")
 
 
 def _promotion_failures(
@@ -438,18 +459,17 @@ def _tracked_job(
     base: Any,
     tokenizer: "PreTrainedTokenizerBase",
     staging: Path,
-    run_id: str,
+    run: tracking.Run,
+    params: dict[str, object],
     announce: Callable[[str], None],
 ) -> TrainResult:
     """Inside the MLflow run: base eval, fine-tune, tuned eval, save, merge check, log."""
-    import mlflow
-
     test = splits["test"]
     chosen = plan(
         base, encode_split(tokenizer, splits["train"], settings.max_length), settings, precision
     )
     announce(chosen.describe(precision.device))
-    mlflow.log_params(chosen.params())
+    run.log_params(chosen.params())
     base.train(False)
     base_answers, base_metrics = _evaluate(base, tokenizer, test, settings, chosen.eval_batch_size)
     model = modeling.add_lora(
@@ -461,13 +481,19 @@ def _tracked_job(
         quantized=precision.quantize_4bit,
     )
     trainable, total = modeling.parameter_counts(model)
-    mlflow.log_params({"trainable_parameters": trainable, "total_parameters": total})
+    run.log_params({"trainable_parameters": trainable, "total_parameters": total})
     if precision.device == "cuda":  # pragma: no cover - needs a CUDA GPU
         import torch
 
         torch.cuda.reset_peak_memory_stats()
     fit = fine_tune(
-        model, tokenizer, splits, settings, precision, callbacks=[_mlflow_callback()], chosen=chosen
+        model,
+        tokenizer,
+        splits,
+        settings,
+        precision,
+        callbacks=[_tracking_callback(run)],
+        chosen=chosen,
     )
     peak_mb, memory_kind = modeling.peak_memory(precision.device)
     losses = fit.losses
@@ -492,7 +518,7 @@ def _tracked_job(
         "memory_kind": memory_kind,
         "adapter_bytes": modeling.adapter_bytes(staging),
     }
-    _log_export(staging, settings.base_model)
+    _log_export(run, staging, settings.base_model)
     diff = merge_max_abs_diff(model, tokenizer, test[:32], precision)
     lift = tuned_metrics["accuracy"].value - base_metrics["accuracy"].value
     metrics = {
@@ -506,15 +532,15 @@ def _tracked_job(
         metrics["final_train_loss"] = losses[-1]
     if diff is not None:
         metrics["merge_max_abs_diff"] = diff
-    mlflow.log_metrics(metrics)
-    mlflow.log_text(evaluation.failure_table(cases), "failures.md")
+    run.log_metrics(metrics)
+    run.log_text(evaluation.failure_table(cases), "failures.md")
     failures = _promotion_failures(settings, tuned_metrics["accuracy"].value, lift, diff)
     broken = modeling.non_finite_weights(model)
     if broken:  # a diverged run: the API would refuse these weights anyway
         failures.append(f"{len(broken)} adapter weights hold NaN or infinite values")
-    mlflow.set_tag("promotion", "rejected" if failures else "exported")
+    run.set_tags({"promotion": "rejected" if failures else "exported"})
     return TrainResult(
-        run_id=run_id,
+        run_id=run.id,
         base_metrics=base_metrics,
         tuned_metrics=tuned_metrics,
         losses=losses,
@@ -529,6 +555,9 @@ def _tracked_job(
         ],
         resources=resources,
         extra={"trainable_parameters": trainable, "total_parameters": total},
+        params={**params, **chosen.params()},
+        train_curve=fit.train_curve,
+        eval_curve=fit.eval_curve,
     )
 
 
@@ -574,9 +603,8 @@ def train(settings: Settings, announce: Callable[[str], None] = logger.info) -> 
     try:
         with modeling.no_progress_bars():  # a bar per weights file says nothing here
             modeling.save_base(base, settings.base_model, staging)
-        with tracking.tracked_run(
-            settings, "fine-tune", _params(settings, precision), data_files
-        ) as run:
+        params = _params(settings, precision)
+        with tracking.tracked_run(settings, "fine-tune", params, data_files) as run:
             result = _tracked_job(
                 settings,
                 splits=splits,
@@ -584,7 +612,8 @@ def train(settings: Settings, announce: Callable[[str], None] = logger.info) -> 
                 base=base,
                 tokenizer=tokenizer,
                 staging=staging,
-                run_id=run.id,
+                run=run,
+                params=params,
                 announce=announce,
             )
         if result.promoted:
@@ -613,6 +642,16 @@ def _write_results(result: TrainResult, settings: Settings) -> None:
         **result.extra,
     }
     write_json(settings.results_dir / "metrics.json", payload)
+    # The run's parameters and loss curves: what `make report` quotes and draws.
+    write_json(
+        settings.results_dir / TRAINING_RUN_FILE,
+        {
+            "run_id": result.run_id,
+            "params": result.params,
+            "train_loss": [list(point) for point in result.train_curve],
+            "eval_loss": [list(point) for point in result.eval_curve],
+        },
+    )
     write_json(
         settings.results_dir / "predictions.json",
         {"labels": list(dataset.LABELS), "examples": [asdict(p) for p in result.predictions]},
