@@ -19,7 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from hypothesis import HealthCheck, Phase, event, given, settings
 from hypothesis import strategies as st
 
-from {{ cookiecutter.package_name }}.answer import ABSTAINED
+from {{ cookiecutter.package_name }}.answer import ABSTAINED, LLMClient
 from {{ cookiecutter.package_name }}.api import create_app
 from {{ cookiecutter.package_name }}.calibration import Calibration
 from {{ cookiecutter.package_name }}.corpus import load_documents
@@ -193,6 +193,26 @@ async def test_a_failing_llm_falls_back_to_the_extractive_answer(
 
     assert response.status_code == 200
     assert response.json()["generator"] == "extractive"
+
+
+async def test_shutting_down_closes_the_llm_client(
+    indexed: Indexed, fake_llm: FakeLLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    closed: list[bool] = []
+    close = LLMClient.aclose
+
+    async def recording_close(self: LLMClient) -> None:
+        closed.append(True)
+        await close(self)
+
+    monkeypatch.setattr(LLMClient, "aclose", recording_close)
+    settings = serving(indexed, llm_base_url=fake_llm.base_url, llm_model="ok")
+    app = create_app(settings, loader=lambda _: indexed.engine)
+    async for client in _client(app):
+        await client.post("/query", json={"question": QUESTION})
+        assert closed == []
+
+    assert closed == [True]
 
 
 async def test_a_question_over_the_limit_is_422_naming_the_limit(indexed: Indexed) -> None:
