@@ -74,6 +74,8 @@ def log_model(
 ) -> str:
     """Log `pipeline` to `run` and register it as a new version of `model_name`."""
     import mlflow.sklearn
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
     from mlflow.models import infer_signature
 
     with run.active():
@@ -86,9 +88,18 @@ def log_model(
             # skops loads without executing arbitrary code, unlike pickle.
             serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS,
             metadata=dict(metadata),
-            registered_model_name=model_name,
         )
-    return str(info.registered_model_version)
+    # Registered through the client: MLflow's fluent registration prints to stderr.
+    client = MlflowClient()
+    try:
+        client.create_registered_model(model_name)
+    except MlflowException as exc:
+        if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+    version = client.create_model_version(
+        model_name, info.model_uri, run_id=run.id, model_id=info.model_id
+    )
+    return str(version.version)
 
 
 def promote_if_passing(
