@@ -1,5 +1,6 @@
 """A fine-tuning project installs, passes its own gate, smoke-trains on CPU, serves,
-trains the tiny model and reports on it.
+trains the tiny model and reports on it, then trains on a local-folder base in two
+processes and serves that.
 
 Like test_generated_gate.py, but for the variant that needs torch: the baked copy is
 pointed at the local CPU torch wheel (`use_local_torch`) before `make install`, the
@@ -95,8 +96,7 @@ def test_fine_tuning_project_passes_its_gate_smoke_trains_serves_and_reports(
 
     _train_and_report(project, torch_env, smoke)
     _unreachable_hub_fails_at_once(project, torch_env)
-    _local_folder_base_trains_and_serves(project, torch_env)
-    _trains_in_two_processes(project, torch_env)
+    _local_folder_base_trains_in_two_processes_and_serves(project, torch_env)
 
 
 def _train_and_report(
@@ -121,17 +121,8 @@ def _train_and_report(
     assert metrics["final_train_loss"] < metrics["first_train_loss"]
 
     # The shipped figure may be byte-identical (seeded run): remove it, see it redrawn.
-    # The verb contract: with the adapter, the tracking store and the data out of
-    # reach, `make report` works from results/ alone.
     figure.unlink()
-    away = ("models", "mlflow.db", "data")
-    for name in away:
-        (project / name).rename(project / f"{name}.away")
-    try:
-        make(project, "report", extra_env=torch_env)
-    finally:
-        for name in away:
-            (project / f"{name}.away").rename(project / name)
+    _report_from_results_only(project, torch_env)
     readme = (project / "README.md").read_text(encoding="utf-8")
     assert readme != shipped_readme
     quoted = [
@@ -187,6 +178,19 @@ def _train_and_report(
     assert "| 100 generations/s |" in capacity
 
 
+def _report_from_results_only(project: Path, torch_env: dict[str, str]) -> None:
+    """The verb contract: with the adapter, the tracking store and the data out of
+    reach, `make report` works from results/ alone."""
+    away = ("models", "mlflow.db", "data")
+    for name in away:
+        (project / name).rename(project / f"{name}.away")
+    try:
+        make(project, "report", extra_env=torch_env)
+    finally:
+        for name in away:
+            (project / f"{name}.away").rename(project / name)
+
+
 def _outside_markers(readme: str) -> str:
     """The README without what `make report` and `make docs` write between markers."""
     section = r"<!-- results:([\w-]+) -->.*?<!-- /results:\1 -->"
@@ -224,18 +228,28 @@ def _unreachable_hub_fails_at_once(project: Path, torch_env: dict[str, str]) -> 
     print(f"unreachable hub: make train stopped after {seconds:.1f} s")
 
 
-def _local_folder_base_trains_and_serves(
+def _local_folder_base_trains_in_two_processes_and_serves(
     project: Path, torch_env: dict[str, str]
 ) -> None:
-    """`BASE_MODEL=<folder>`: trains, exports with the base inside, and serves after the
-    folder is gone (what an image, or another machine, sees)."""
+    """`BASE_MODEL=<folder>` under `make train-distributed NPROC=2`, as a user types
+    it: both processes load the folder, on the CPU (gloo), with the single-process
+    run's global batch; rank 0 exports with the base inside, and the adapter serves
+    after the folder is gone (what an image, or another machine, sees). One run for
+    both (each took a training run of its own before). The project's own suite
+    checks rank-0-only writes, shards and the loss curve (tests/test_distributed.py).
+    """
     folder = save_qwen2_folder(project, project.parent / "qwen2-base", torch_env)
     assert json.loads((folder / "config.json").read_text())["model_type"] == "qwen2"
     assert "chat_template" in " ".join(path.name for path in folder.iterdir())
 
-    local = {**torch_env, **TINY_TRAIN, "BASE_MODEL": str(folder)}
-    trained = make(project, "train", extra_env=local)
-    assert "adapter exported to models/adapter" in trained, trained[-3000:]
+    env = {**torch_env, **TINY_TRAIN, "BASE_MODEL": str(folder), "BATCH_SIZE": "8"}
+    port = f"MASTER_PORT={free_port()}"
+    output = make(project, "train-distributed", "NPROC=2", port, extra_env=env)
+    metrics = json.loads((project / "results" / "metrics.json").read_text())
+    assert "batch 8 (BATCH_SIZE) x 2 processes" in output
+    assert output.count(f"run {metrics['run_id']}: {STEPS} steps") == 1
+    assert (metrics["processes"], metrics["global_step"]) == (2, STEPS)
+    assert "adapter exported to models/adapter" in output, output[-3000:]
     exported = project / "models" / "adapter"
     config = json.loads((exported / "base" / "config.json").read_text())
     assert config["model_type"] == "qwen2"
@@ -249,16 +263,3 @@ def _local_folder_base_trains_and_serves(
     assert ready[0] == 200, ready
     assert routed[0] == 200, routed
     assert json.loads(routed[1])["model_version"] == "qwen2-base+lora"  # no path
-
-
-def _trains_in_two_processes(project: Path, torch_env: dict[str, str]) -> None:
-    """`make train-distributed NPROC=2`: the Make target, as a user types it, on the CPU
-    (gloo); the global batch is the single-process run's. The project's own suite
-    checks rank-0-only writes, shards and the loss curve (tests/test_distributed.py)."""
-    env = {**torch_env, **TINY_TRAIN, "BATCH_SIZE": "8"}
-    port = f"MASTER_PORT={free_port()}"
-    output = make(project, "train-distributed", "NPROC=2", port, extra_env=env)
-    metrics = json.loads((project / "results" / "metrics.json").read_text())
-    assert "batch 8 (BATCH_SIZE) x 2 processes" in output
-    assert output.count(f"run {metrics['run_id']}: {STEPS} steps") == 1
-    assert (metrics["processes"], metrics["global_step"]) == (2, STEPS)
