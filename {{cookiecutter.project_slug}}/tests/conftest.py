@@ -1,7 +1,9 @@
 """Fixtures every variant's tests share: no network, a private MLflow store per test."""
 
+import logging
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -45,6 +47,16 @@ def isolated_workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, empty_stor
     for name in ("MODEL_URI", "MODEL_NAME", "EXPERIMENT_NAME", "LOG_LEVEL"):
         monkeypatch.delenv(name, raising=False)
     return tmp_path
+
+
+@pytest.fixture(autouse=True)
+def command_log_closed() -> Iterator[None]:
+    """A command's log file ends with its test: the next test's runs must not keep it."""
+    yield
+    for logger in (logging.getLogger(), logging.getLogger("mlflow")):
+        for handler in [h for h in logger.handlers if isinstance(h, logging.FileHandler)]:
+            logger.removeHandler(handler)
+            handler.close()
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from {{ cookiecutter.package_name }}.platform.commands import command_app, fail
 from {{ cookiecutter.package_name }}.platform.config import ProjectSettings
+from {{ cookiecutter.package_name }}.platform.logs import configure_logging
 
 
 def _app() -> typer.Typer:
@@ -143,3 +144,31 @@ def test_debug_log_level_keeps_the_traceback_of_an_os_error(
 
     with pytest.raises(OSError, match="No space left"):
         _disk_app(OSError(errno.ENOSPC, "No space left on device", "x"))()
+
+
+def test_each_batch_command_keeps_its_last_log_and_serve_keeps_none(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    app = command_app("Logs.", lambda: "WARNING", ProjectSettings)
+
+    @app.command()
+    def train() -> None:
+        logging.getLogger("project").info("epoch 1")
+
+    @app.command()
+    def serve() -> None:
+        logging.getLogger("project").info("listening")
+
+    runner = CliRunner()
+    try:
+        first = runner.invoke(app, ["train"])
+        again = runner.invoke(app, ["train"])
+        served = runner.invoke(app, ["serve"])
+    finally:
+        configure_logging("INFO")
+
+    lines = (tmp_path / "logs" / "train.log").read_text().splitlines()
+    assert first.exit_code == again.exit_code == served.exit_code == 0
+    assert [json.loads(line)["message"] for line in lines] == ["epoch 1"]
+    assert sorted(p.name for p in (tmp_path / "logs").iterdir()) == ["train.log"]

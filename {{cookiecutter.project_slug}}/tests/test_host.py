@@ -9,6 +9,7 @@ from fastapi import Depends, FastAPI
 from pydantic import BaseModel, Field
 
 from {{ cookiecutter.package_name }}.platform.config import ProjectSettings
+from {{ cookiecutter.package_name }}.platform.contract import JsonInt
 from {{ cookiecutter.package_name }}.platform.host import ModelHost, with_limits
 from {{ cookiecutter.package_name }}.platform.service import api_app, instrument
 
@@ -148,3 +149,19 @@ def test_limits_from_settings_are_validated_and_published() -> None:
 def test_a_limit_on_a_field_the_schema_lacks_is_refused() -> None:
     with pytest.raises(ValueError, match="Question has no field txt"):
         with_limits(Question, txt={"max_length": 8})
+
+
+class Generation(BaseModel):
+    tokens: JsonInt = Field(default=8, ge=1)
+
+
+def test_a_limit_on_a_field_with_its_own_validator_is_published_and_enforced() -> None:
+    limited = with_limits(Generation, tokens={"le": 64})
+
+    schema = limited.model_json_schema()["properties"]["tokens"]
+    assert (schema["minimum"], schema["maximum"]) == (1, 64)
+    with pytest.raises(ValueError, match="less than or equal to 64"):
+        limited(tokens=65)
+    with pytest.raises(ValueError, match="must be a JSON number"):
+        limited(tokens="12")
+    assert limited(tokens=64.0).tokens == 64

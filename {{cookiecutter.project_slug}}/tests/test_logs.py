@@ -1,6 +1,7 @@
 import json
 import logging
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -8,6 +9,7 @@ from {{ cookiecutter.package_name }}.platform.logs import (
     QUIET_LOGGERS,
     JsonFormatter,
     configure_logging,
+    current_log_file,
     request_id_var,
 )
 
@@ -73,3 +75,36 @@ def test_library_chatter_is_quiet_unless_debugging(
     else:
         assert "chatter" not in err
         assert all(err.count(message) == 1 for message in shown)
+
+
+def test_a_command_log_file_keeps_info_lines_the_terminal_does_not_show(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log_file = tmp_path / "logs" / "train.log"
+    log_file.parent.mkdir()
+    log_file.write_text("the previous run\n")
+
+    configure_logging("WARNING", log_file)
+    logging.getLogger("project").info("epoch 1 of 2")
+    logging.getLogger("project").warning("slow disk")
+    logging.getLogger("mlflow.store.db.utils").info("chatter")
+
+    kept = [json.loads(line)["message"] for line in log_file.read_text().splitlines()]
+    assert current_log_file() == log_file
+    assert kept == ["epoch 1 of 2", "slow disk"]
+    assert capsys.readouterr().err.count("slow disk") == 1
+    configure_logging("INFO")
+    assert current_log_file() is None
+
+
+def test_an_unwritable_log_folder_leaves_logging_on_the_terminal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocked = tmp_path / "logs"
+    blocked.write_text("a file where the folder should be")
+
+    configure_logging("INFO", blocked / "train.log")
+    logging.getLogger("project").info("still shown")
+
+    assert current_log_file() is None
+    assert "still shown" in capsys.readouterr().err

@@ -1,3 +1,4 @@
+import logging
 import os
 import socket
 import subprocess
@@ -10,6 +11,7 @@ from mlflow import MlflowClient
 
 from {{ cookiecutter.package_name }}.platform import tracking
 from {{ cookiecutter.package_name }}.platform.config import ProjectSettings
+from {{ cookiecutter.package_name }}.platform.logs import configure_logging
 
 
 def test_file_hash_changes_with_content(tmp_path: Path) -> None:
@@ -161,3 +163,26 @@ def test_a_run_whose_code_raises_ends_failed(tmp_path: Path) -> None:
         interrupted_job()
 
     assert MlflowClient().get_run(started[0]).info.status == "FAILED"
+
+
+def test_a_failed_run_keeps_the_command_log(tmp_path: Path) -> None:
+    data = tmp_path / "train.csv"
+    data.write_text("x\n1\n")
+    log_file = tmp_path / "logs" / "train.log"
+    configure_logging("INFO", log_file)
+    started: list[str] = []
+
+    def diverging_job() -> None:
+        with tracking.tracked_run(ProjectSettings(), "unit", {}, {"train": data}) as run:
+            started.append(run.id)
+            logging.getLogger("project").info("loss went to nan at step 7")
+            raise RuntimeError("diverged")
+
+    try:
+        with pytest.raises(RuntimeError, match="diverged"):
+            diverging_job()
+    finally:
+        configure_logging("INFO")
+
+    kept = MlflowClient().download_artifacts(started[0], "logs/train.log", str(tmp_path))
+    assert "loss went to nan at step 7" in Path(kept).read_text()

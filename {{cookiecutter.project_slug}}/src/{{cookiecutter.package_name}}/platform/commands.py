@@ -9,9 +9,12 @@ import typer
 from pydantic import BaseModel, ValidationError
 from pydantic_settings import SettingsError
 
-from .logs import configure_logging
+from .logs import LOG_DIR, configure_logging
 
 ENV_FILE = ".env"
+# A server's log is a stream its platform collects (and its image is read-only);
+# writing docs says what it wrote.
+TERMINAL_ONLY_COMMANDS = frozenset({"serve", "docs"})
 
 
 def describe_settings_error(exc: Exception) -> str:
@@ -76,7 +79,7 @@ def command_app(
         write_docs(settings)
 
     @app.callback()
-    def main() -> None:
+    def main(ctx: typer.Context) -> None:
         """Configure logging once for whichever command runs."""
         try:
             level = log_level()
@@ -84,7 +87,9 @@ def command_app(
             if _debugging():
                 raise
             raise fail(describe_settings_error(exc)) from None
-        configure_logging(level)
+        command = ctx.invoked_subcommand
+        kept = command is not None and command not in TERMINAL_ONLY_COMMANDS
+        configure_logging(level, LOG_DIR / f"{command}.log" if kept else None)
 
     return app
 

@@ -2,8 +2,11 @@
 
 A variant's `api.py` makes a `ModelHost` with its loader, passes `host.lifespan(...)`
 to `api_app`, and declares `model: Annotated[Model, Depends(host.require)]` on each
-endpoint that needs the model. Request limits that come from settings are set with
-`with_limits`, so the published schema states them and validation enforces them.
+endpoint that needs the model. FastAPI resolves dependencies before it validates a
+body, so such an endpoint answers 503 to every request while loading; one that must
+answer 422 to a bad body first calls `host.require()` in the handler instead.
+Request limits that come from settings are set with `with_limits`, so the published
+schema states them and validation enforces them.
 """
 
 import asyncio
@@ -105,7 +108,13 @@ def with_limits(schema: type[Schema], **limits: dict[str, Any]) -> type[Schema]:
     fields: dict[str, Any] = {}
     for name, bounds in limits.items():
         current = schema.model_fields[name]
-        merged = FieldInfo.merge_field_infos(current, Field(**bounds))
+        extra = Field(**bounds)
+        merged = FieldInfo.merge_field_infos(current, extra)
+        # New bounds go first, replacing any of their kind: after a field's own
+        # validators (a BeforeValidator) pydantic could not publish them in the schema.
+        kinds = {type(item) for item in extra.metadata}
+        kept = [item for item in current.metadata if type(item) not in kinds]
+        merged.metadata = [*extra.metadata, *kept]
         fields[name] = (current.annotation, merged)
     limited: type[Schema] = create_model(schema.__name__, __base__=schema, **fields)
     return limited

@@ -1,10 +1,16 @@
-"""Structured JSON logs, one object per line, carrying the current request id."""
+"""Structured JSON logs, one object per line, carrying the current request id.
+
+A batch command (train, ingest, evaluate…) also writes its whole log, at INFO or
+below, to `logs/<command>.log`, which its MLflow run keeps; the terminal shows the
+command's progress and summary, and the log lines at LOG_LEVEL.
+"""
 
 import json
 import logging
 import sys
 from contextvars import ContextVar
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
@@ -50,12 +56,51 @@ QUIET_LOGGERS = {
 }
 
 
-def configure_logging(level: str = "INFO") -> None:
-    """Send every logger's records to stderr as JSON lines (idempotent)."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
+LOG_DIR = Path("logs")
+# Libraries whose loggers keep their own handlers and do not reach the root logger.
+OWN_HANDLER_LOGGERS = ("mlflow",)
+
+
+def configure_logging(level: str = "INFO", log_file: Path | None = None) -> None:
+    """Send every logger's records to stderr as JSON lines, and to `log_file` too when
+    given (INFO and above whatever LOG_LEVEL says; idempotent). A file that cannot be
+    written (a read-only image, a full disk) leaves logging on the terminal alone."""
+    console = logging.StreamHandler(sys.stderr)
+    console.setFormatter(JsonFormatter())
+    console.setLevel(level)
+    handlers: list[logging.Handler] = [console]
+    if log_file is not None:
+        try:
+            log_file.parent.mkdir(parents=True, exist_ok=True)
+            kept = logging.FileHandler(log_file, mode="w", encoding="utf-8")
+        except OSError:
+            pass
+        else:
+            kept.setFormatter(JsonFormatter())
+            kept.setLevel(min(logging.INFO, console.level))
+            handlers.append(kept)
     root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
+    for old in root.handlers:
+        old.close()
+    root.handlers[:] = handlers
+    root.setLevel(min(handler.level for handler in handlers))
+    for name in OWN_HANDLER_LOGGERS:
+        library = logging.getLogger(name)
+        library.handlers[:] = [h for h in library.handlers if not _is_log_file(h)]
+        if not library.propagate:
+            library.handlers += handlers[1:]
     for name, floor in QUIET_LOGGERS.items():
         logging.getLogger(name).setLevel(logging.NOTSET if level == "DEBUG" else floor)
+
+
+def _is_log_file(handler: logging.Handler) -> bool:
+    return isinstance(handler, logging.FileHandler)
+
+
+def current_log_file() -> Path | None:
+    """The file this process logs to, flushed, if it logs to one."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.flush()
+            return Path(handler.baseFilename)
+    return None

@@ -23,6 +23,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from .config import ProjectSettings
 from .files import process_alive
+from .logs import current_log_file
 
 # Which process runs a run, so a run left RUNNING by a killed process can be ended.
 HOST_TAG = "process.host"
@@ -165,6 +166,7 @@ def tracked_run(
     """Start a run that records params, the data's hashes and the git commit; yield it.
 
     An exception ends the run FAILED; runs of killed processes are ended KILLED first.
+    The log file of the command, when it writes one, is kept as the run's `logs/`.
     """
     configure(settings)
     experiment = mlflow.get_experiment_by_name(settings.experiment_name)
@@ -180,7 +182,14 @@ def tracked_run(
                 **{f"data_sha256.{name}": file_sha256(path) for name, path in data_files.items()},
             }
         )
-        yield Run(run.info.run_id, run.info.experiment_id)
+        handle = Run(run.info.run_id, run.info.experiment_id)
+        try:
+            yield handle
+        finally:
+            # The command's whole log stays with the run, a failed one's above all.
+            log_file = current_log_file()
+            if log_file is not None and log_file.is_file():
+                handle.log_artifact(log_file, "logs")
 
 
 def failed_thresholds(metrics: Mapping[str, float], minimums: Mapping[str, float]) -> list[str]:
