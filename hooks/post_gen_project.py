@@ -22,6 +22,9 @@ import sys
 from pathlib import Path
 
 VARIANTS_DIR = "_variants"
+# What an overlay adds to shared files (pyproject.toml, compose.yaml…): Jinja
+# includes it where they render, so it is not a file of the project.
+FRAGMENTS_DIR = "_fragments"
 LICENSES_DIR = "_licenses"
 NO_LICENSE = "none"
 FIRST_COMMIT_MESSAGE = "Initial commit from ml-portfolio-template"
@@ -89,6 +92,8 @@ def overlay_moves(
     clashes: list[str] = []
     for source in sorted(overlay.rglob("*")):
         relative = source.relative_to(overlay).as_posix()
+        if relative.split("/")[0] == FRAGMENTS_DIR:
+            continue
         destination = project / (fill(relative, answers) if answers else relative)
         if any(parent.is_file() for parent in destination.parents):
             clashes.append(relative)
@@ -124,8 +129,8 @@ def apply_overlay(
     # Folders the overlay holds without files (kept with nothing in them).
     overlay = project / VARIANTS_DIR / variant
     for folder in sorted(overlay.rglob("*")):
-        if folder.is_dir():
-            relative = folder.relative_to(overlay).as_posix()
+        relative = folder.relative_to(overlay).as_posix()
+        if folder.is_dir() and relative.split("/")[0] != FRAGMENTS_DIR:
             kept = fill(relative, answers) if answers else relative
             (project / kept).mkdir(parents=True, exist_ok=True)
     shutil.rmtree(project / VARIANTS_DIR)

@@ -33,6 +33,7 @@ REPO = Path(__file__).resolve().parents[1]
 SKELETON = REPO / "{{cookiecutter.project_slug}}"
 VARIANTS_DIR = "_variants"
 LICENSES_DIR = "_licenses"
+FRAGMENTS_DIR = "_fragments"
 NO_LICENSE = "none"
 COOKIECUTTER_JSON: dict[str, Any] = json.loads(
     (REPO / "cookiecutter.json").read_text(encoding="utf-8")
@@ -81,8 +82,13 @@ def template_env() -> Any:
 
     if str(REPO) not in sys.path:
         sys.path.insert(0, str(REPO))
+    from jinja2 import FileSystemLoader  # noqa: PLC0415
+
+    # Includes resolve from the project folder, as in cookiecutter's own environment.
     return StrictEnvironment(
-        context={"cookiecutter": COOKIECUTTER_JSON}, keep_trailing_newline=True
+        context={"cookiecutter": COOKIECUTTER_JSON},
+        keep_trailing_newline=True,
+        loader=FileSystemLoader(str(SKELETON)),
     )
 
 
@@ -124,7 +130,7 @@ def expected_files(context: Mapping[str, Any]) -> set[str]:
         if parts[0] == LICENSES_DIR:
             continue
         if parts[0] == VARIANTS_DIR:
-            if parts[1] != context["variant"]:
+            if parts[1] != context["variant"] or parts[2] == FRAGMENTS_DIR:
                 continue
             parts = parts[2:]
         name = env.from_string("/".join(parts)).render(cookiecutter=context)
@@ -363,7 +369,7 @@ def render_project_files(
         if parts[0] == LICENSES_DIR:
             continue
         if parts[0] == VARIANTS_DIR:
-            if parts[1] != context["variant"]:
+            if parts[1] != context["variant"] or parts[2] == FRAGMENTS_DIR:
                 continue
             parts = parts[2:]
         name = compiled("/".join(parts)).render(cookiecutter=context)

@@ -1,0 +1,1 @@
+"""The toy has no fixtures of its own."""
