@@ -18,14 +18,14 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 from starlette.types import Message, Scope
 
-from {{ cookiecutter.package_name }}.api import (
-    GenerationQueue,
-    LoadedModel,
-    create_app,
-    load_adapter_model,
-)
+from {{ cookiecutter.package_name }}.api import create_app
 from {{ cookiecutter.package_name }}.dataset import LABELS, load_jsonl
 from {{ cookiecutter.package_name }}.evaluation import normalize
+from {{ cookiecutter.package_name }}.generation import (
+    GenerationQueue,
+    LoadedModel,
+    load_adapter_model,
+)
 from {{ cookiecutter.package_name }}.platform.host import ModelHost
 from {{ cookiecutter.package_name }}.schema import (
     bounded_request,

@@ -50,6 +50,18 @@ def test_evaluate_prints_the_last_report(monkeypatch: pytest.MonkeyPatch, tmp_pa
     assert "| base | 0.1 |" in result.output
 
 
+def test_evaluate_ends_with_the_runs_verdict(tmp_path: Path) -> None:
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "evaluation.md").write_text("| base | 0.1 |\n", encoding="utf-8")
+    metrics = {"run_id": "abc", "failures": 3, "promoted": True, "promotion_failures": []}
+    (tmp_path / "results" / "metrics.json").write_text(json.dumps(metrics), encoding="utf-8")
+
+    result = runner.invoke(app, ["evaluate"])
+
+    assert result.exit_code == 0, result.output
+    assert result.output.rstrip().endswith("run abc: 3 failure cases; adapter exported")
+
+
 def test_train_with_broken_data_fails_naming_the_line(tmp_path: Path) -> None:
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "train.jsonl").write_text("oops\n", encoding="utf-8")
@@ -67,7 +79,7 @@ def test_train_reports_the_comparison_and_the_export_decision(
 ) -> None:
     failures = [] if promoted else ["accuracy=0.1000 is below the minimum 0.6000"]
     outcome = replace(trained.result, promoted=promoted, promotion_failures=failures)
-    monkeypatch.setattr(train_module, "train", lambda _settings, announce: outcome)
+    monkeypatch.setattr(train_module, "run", lambda _settings, announce: outcome)
     monkeypatch.setenv("BASE_MODEL", "tiny")
     monkeypatch.setenv("DATA_DIR", str(BUNDLED_DATA))
 
@@ -90,7 +102,7 @@ def test_train_on_an_unreachable_hub_fails_before_loading_anything(
     def never(*args: object, **kwargs: object) -> None:
         raise AssertionError("training started")
 
-    monkeypatch.setattr(train_module, "train", never)
+    monkeypatch.setattr(train_module, "load", never)
     result = runner.invoke(app, ["train"])
 
     assert result.exit_code == 1

@@ -107,7 +107,7 @@ def launched(tmp_path_factory: pytest.TempPathFactory) -> Launch:
             one = training_settings(
                 alone, data_dir=data, batch_size=2 * PER_PROCESS_BATCH, **SETTINGS
             )
-            reference = train.train(one).losses
+            reference = train.run(one).losses
         output, _ = launch.communicate(timeout=300)
     assert launch.returncode == 0, output[-6000:]
     records = [json.loads((probes / f"rank-{rank}.json").read_text()) for rank in range(2)]

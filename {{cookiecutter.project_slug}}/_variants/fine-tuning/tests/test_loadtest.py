@@ -6,7 +6,7 @@ import pytest
 from typer.testing import CliRunner
 
 from {{ cookiecutter.package_name }}.cli import app
-from {{ cookiecutter.package_name }}.loadtest import run
+from {{ cookiecutter.package_name }}.loadtest import measure
 
 
 def _free_port() -> int:
@@ -33,7 +33,7 @@ def _api(refuse_every: int) -> httpx.MockTransport:
 
 @pytest.mark.anyio
 async def test_a_load_test_sends_every_request_and_counts_the_refused() -> None:
-    result = await run(
+    result = await measure(
         "http://api/generate",
         ["one", "two"],
         requests=20,
@@ -51,7 +51,7 @@ async def test_a_load_test_sends_every_request_and_counts_the_refused() -> None:
 @pytest.mark.anyio
 async def test_a_load_test_needs_a_prompt() -> None:
     with pytest.raises(ValueError, match="at least one prompt"):
-        await run("http://api/generate", [], requests=1, concurrency=1, max_new_tokens=8)
+        await measure("http://api/generate", [], requests=1, concurrency=1, max_new_tokens=8)
 
 
 def test_load_test_without_a_running_api_says_to_start_it() -> None:

@@ -12,6 +12,7 @@ from {{ cookiecutter.package_name }}.recipe import (
     choose_recipe,
     estimate_memory,
 )
+from {{ cookiecutter.package_name }}.settings import TrainingSettings
 
 GIB = 2**30
 CPU = Machine("cpu", memory_bytes=24 * GIB, bf16=False, attention="sdpa")
@@ -22,17 +23,15 @@ TINY = ModelShape(parameters=120_000, hidden_size=48, layers=2, vocab_size=512)
 LENGTHS = [40, 44, 38, 46] * 100  # 400 examples of ~42 tokens, like the bundled split
 
 
-def recipe(machine: Machine = CPU, shape: ModelShape = TINY, **settings: Any) -> Any:
-    values: dict[str, Any] = {
-        "batch_size": "auto",
-        "learning_rate": "auto",
-        "gradient_checkpointing": "auto",
-        "gradient_accumulation_steps": 1,
-        "token_budget": 4096,
-        "lengths": LENGTHS,
-        **settings,
-    }
-    return choose_recipe(machine=machine, shape=shape, **values)
+def recipe(
+    machine: Machine = CPU,
+    shape: ModelShape = TINY,
+    lengths: list[int] = LENGTHS,
+    **settings: Any,
+) -> Any:
+    """The recipe for these settings; MAX_STEPS fixes the steps unless `epochs` is given."""
+    values: dict[str, Any] = {"max_steps": -1 if "epochs" in settings else 100, **settings}
+    return choose_recipe(TrainingSettings(**values), lengths=lengths, machine=machine, shape=shape)
 
 
 def test_cpu_keeps_eight_examples_without_checkpointing_or_grouping() -> None:

@@ -1,7 +1,7 @@
 import pytest
 
 from {{ cookiecutter.package_name }}.modeling import TinyShape
-from {{ cookiecutter.package_name }}.smoke import resolve_device, run
+from {{ cookiecutter.package_name }}.smoke import measure, resolve_device
 
 from variant_fixtures import BUNDLED_DATA as DATA
 
@@ -20,7 +20,7 @@ def test_asking_for_cuda_without_one_is_refused() -> None:
 
 
 def test_cpu_smoke_runs_the_training_path_and_reports_throughput_and_memory() -> None:
-    result = run("cpu", steps=8, batch_size=2, shape=TinyShape(vocab_size=64), data_dir=DATA)
+    result = measure("cpu", steps=8, batch_size=2, shape=TinyShape(vocab_size=64), data_dir=DATA)
 
     assert result.device == "cpu"
     assert result.batch_size == 2

@@ -194,8 +194,8 @@ def test_undertrained_adapter_is_not_exported_and_training_resumes(
     data = write_small_splits(tmp_path / "data")
     first = training_settings(tmp_path, data_dir=data, max_steps=2, save_steps=1)
 
-    stopped = train.train(first)
-    resumed = train.train(first.model_copy(update={"max_steps": 3, "resume": True}))
+    stopped = train.run(first)
+    resumed = train.run(first.model_copy(update={"max_steps": 3, "resume": True}))
 
     assert not stopped.promoted
     assert any("accuracy" in failure for failure in stopped.promotion_failures)
@@ -211,7 +211,7 @@ def test_bad_data_fails_before_any_model_loads(tmp_path: Path) -> None:
     (data / "validation.jsonl").write_text('{"id": 1}\n', encoding="utf-8")
 
     with pytest.raises(DataError, match=r"validation\.jsonl:1"):
-        train.train(training_settings(tmp_path, data_dir=data))
+        train.run(training_settings(tmp_path, data_dir=data))
 
 
 @pytest.mark.parametrize("batching", ["group_by_length", "padding_free"])
@@ -264,7 +264,7 @@ def test_training_removes_staging_left_by_a_killed_run(
         folder.mkdir(parents=True)
         (folder / "adapter_model.safetensors").write_bytes(b"half")
 
-    train.train(settings)
+    train.run(settings)
 
     assert not killed_export.exists()
     assert not killed_staging.exists()
@@ -301,7 +301,7 @@ def test_a_crash_during_training_ends_the_mlflow_run_failed(
 
     monkeypatch.setattr(train, "fine_tune", crash)
     with pytest.raises(RuntimeError, match="out of memory"):
-        train.train(settings)
+        train.run(settings)
 
     client = MlflowClient(settings.mlflow_tracking_uri)
     experiment = client.get_experiment_by_name(settings.experiment_name)

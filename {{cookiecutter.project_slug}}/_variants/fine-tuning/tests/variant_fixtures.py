@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from {{ cookiecutter.package_name }} import dataset, modeling
-from {{ cookiecutter.package_name }}.api import LoadedModel
+from {{ cookiecutter.package_name }}.generation import LoadedModel
 from {{ cookiecutter.package_name }}.settings import Settings
-from {{ cookiecutter.package_name }}.train import TrainResult, tiny_corpus, train
+from {{ cookiecutter.package_name }}.train import TrainResult, run, tiny_corpus
 
 BUNDLED_DATA = Path(__file__).resolve().parents[1] / "data"
 # Small enough to finish in seconds on two CPU cores, big enough to learn the task.
@@ -76,7 +76,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Trained]:
     os.chdir(workdir)  # MLflow puts artifacts beside the working directory
     try:
         settings = training_settings(workdir)
-        yield Trained(settings, train(settings), workdir)
+        yield Trained(settings, run(settings), workdir)
     finally:
         os.chdir(previous)
 

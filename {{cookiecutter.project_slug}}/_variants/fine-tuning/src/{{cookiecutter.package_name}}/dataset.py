@@ -9,12 +9,16 @@ and anyone can regenerate them byte for byte.
 import json
 import random
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .platform.files import write_text
+
+if TYPE_CHECKING:
+    from .settings import Settings
 
 LABELS = ("cancel", "billing", "outage", "upgrade", "praise")
 INSTRUCTION = (
@@ -218,3 +222,25 @@ def _parse_line(raw: bytes, where: str) -> Example | None:
 
 def labels_of(examples: Sequence[Example]) -> list[str]:
     return [example.completion for example in examples]
+
+
+@dataclass(frozen=True)
+class DataResult:
+    """The splits `make data` wrote: each file and its number of examples."""
+
+    written: tuple[tuple[Path, int], ...]
+
+    def summary(self) -> str:
+        return "\n".join(f"wrote {count} examples to {path}" for path, count in self.written)
+
+
+def run(settings: "Settings", seed: int = 42, output_dir: Path | None = None) -> DataResult:
+    """`make data`: regenerate the bundled splits (deterministic for a seed) into
+    `output_dir`, by default DATA_DIR."""
+    target = output_dir or settings.data_dir
+    written = []
+    for split, examples in generate(seed).items():
+        path = target / f"{split}.jsonl"
+        write_jsonl(examples, path)
+        written.append((path, len(examples)))
+    return DataResult(tuple(written))

@@ -9,7 +9,10 @@ results and the adapter, so N processes leave exactly what one leaves (ADR 0011)
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .settings import Settings
 
 
 @dataclass(frozen=True)
@@ -90,3 +93,26 @@ def rank_zero_rng_trainer(base: type[Any]) -> type[Any]:
                     torch.save(rank_state, Path(output_dir) / f"rng_state_{rank}.pth")
 
     return RankZeroRngTrainer
+
+
+@dataclass(frozen=True)
+class ShardResult:
+    """What a process other than rank 0 did: its rank and the optimizer steps it took."""
+
+    rank: int
+    global_step: int
+
+    def summary(self) -> str:
+        return f"rank {self.rank}: trained its shard, {self.global_step} steps"
+
+
+def run(settings: "Settings") -> ShardResult:
+    """`make train-distributed` on a process other than rank 0: the same model, the same
+    recipe, its shard of every batch; it evaluates, tracks and writes nothing."""
+    from . import train
+
+    here = train.preflight(settings)
+    splits, precision, base, tokenizer = train.load(settings)
+    model = train.with_adapter(base, settings, precision)
+    fit = train.fine_tune(model, tokenizer, splits, settings, precision)
+    return ShardResult(here.rank, fit.global_step)

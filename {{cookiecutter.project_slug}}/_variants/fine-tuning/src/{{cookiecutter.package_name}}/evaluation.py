@@ -4,13 +4,18 @@ A prediction is the first word of the generated answer, lower-cased; anything
 outside the label set counts as wrong (it is also how an untrained model fails).
 """
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .platform.stats import Estimate, percentile_interval
+
+if TYPE_CHECKING:
+    from .settings import Settings
 
 _WORD = re.compile(r"[a-z]+")
 
@@ -150,3 +155,37 @@ def comparison_table(rows: Mapping[str, Mapping[str, Estimate]]) -> str:
     for model, estimates in rows.items():
         lines.append(f"| {model} | " + " | ".join(str(estimates[n]) for n in names) + " |")
     return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class EvaluateResult:
+    """The last run's comparison and failure cases, and the line that sums them up."""
+
+    report: str
+    verdict: str | None
+
+    def summary(self) -> str:
+        return "\n\n".join(part for part in (self.report.rstrip(), self.verdict) if part)
+
+
+def _verdict(metrics: Mapping[str, Any]) -> str | None:
+    """`run <id>: 12 failure cases; adapter exported`, from results/metrics.json."""
+    try:
+        failures = "; ".join(metrics["promotion_failures"])
+        outcome = "adapter exported" if metrics["promoted"] else f"not exported: {failures}"
+        return f"run {metrics['run_id']}: {metrics['failures']} failure cases; {outcome}"
+    except (KeyError, TypeError):
+        return None
+
+
+def run(settings: "Settings") -> EvaluateResult:
+    """`make evaluate`: the last training run's report (results/evaluation.md)."""
+    report = settings.results_dir / "evaluation.md"
+    if not report.is_file():
+        raise FileNotFoundError(f"{report} is missing: run `make train` first")
+    try:
+        metrics = json.loads((settings.results_dir / "metrics.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        metrics = {}
+    verdict = _verdict(metrics) if isinstance(metrics, dict) else None
+    return EvaluateResult(report.read_text(encoding="utf-8"), verdict)

@@ -6,13 +6,22 @@ result (throughput, latency percentiles, 503s) goes to a JSON file that `make
 report` turns into the README's capacity table.
 """
 
+import asyncio
+import json
+import logging
 from dataclasses import asdict, dataclass
 from itertools import cycle
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from .dataset import load_jsonl
 from .platform.closed_loop import closed_loop, machine
+from .platform.files import write_json
+
+if TYPE_CHECKING:
+    from .settings import Settings
 
 
 @dataclass(frozen=True)
@@ -34,8 +43,52 @@ class LoadTestResult:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def summary(self) -> str:
+        return json.dumps(self.as_dict(), indent=2)
 
-async def run(
+
+class ApiNotReadyError(RuntimeError):
+    """Nothing answers at the API's /ready, or it is not ready: says which, and what to do."""
+
+
+def run(
+    settings: "Settings",
+    url: str | None = None,
+    *,
+    requests: int = 100,
+    concurrency: int = 4,
+    max_new_tokens: int = 8,
+    output: Path = Path("results/load_test.json"),
+) -> LoadTestResult:
+    """`make load-test`: load a running API's /generate (by default the one at
+    API_HOST:API_PORT) with the test split's messages; keep the figures in `output`."""
+    # httpx logs every request at INFO: hundreds of lines that say nothing here.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    target = url or f"http://{settings.api_host}:{settings.api_port}/generate"
+    ready = target.rsplit("/", 1)[0] + "/ready"
+    try:
+        answer = httpx.get(ready, timeout=5)
+    except httpx.HTTPError:
+        raise ApiNotReadyError(
+            f"nothing answers at {ready}: start the API with `make serve`"
+        ) from None
+    if answer.status_code != 200:
+        raise ApiNotReadyError(f"{ready} answered {answer.status_code}: {answer.text[:200]}")
+    prompts = [example.text for example in load_jsonl(settings.split_path("test"))]
+    result = asyncio.run(
+        measure(
+            target,
+            prompts,
+            requests=requests,
+            concurrency=concurrency,
+            max_new_tokens=max_new_tokens,
+        )
+    )
+    write_json(output, result.as_dict())
+    return result
+
+
+async def measure(
     url: str,
     prompts: list[str],
     *,

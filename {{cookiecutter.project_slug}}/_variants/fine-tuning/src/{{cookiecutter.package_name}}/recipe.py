@@ -10,7 +10,8 @@ setting too, and an explicit setting always wins (ADR 0010).
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Literal
+
+from .settings import TrainingSettings
 
 CPU_BATCH = 8
 REFERENCE_BATCH = 8
@@ -90,21 +91,19 @@ def auto_learning_rate(batch_size: int) -> float:
 
 
 def choose_recipe(
+    settings: TrainingSettings,
     *,
-    batch_size: int | Literal["auto"],
-    learning_rate: float | Literal["auto"],
-    gradient_checkpointing: bool | Literal["auto"],
-    gradient_accumulation_steps: int,
-    token_budget: int,
     lengths: list[int],
     machine: Machine,
     shape: ModelShape,
-    epochs: float | None = None,
     processes: int = 1,
 ) -> Recipe:
-    """The recipe for these settings (`lengths`: tokens per training example; `epochs`
-    None when MAX_STEPS fixes the number of steps instead; `processes`: data-parallel
-    processes, each taking a batch per step)."""
+    """The recipe for these settings (`lengths`: tokens per training example;
+    `processes`: data-parallel processes, each taking a batch per step)."""
+    batch_size, learning_rate = settings.batch_size, settings.learning_rate
+    gradient_checkpointing = settings.gradient_checkpointing
+    gradient_accumulation_steps = settings.gradient_accumulation_steps
+    token_budget, epochs = settings.token_budget, settings.recipe_epochs
     why: list[str] = []
     mean = sum(lengths) / max(len(lengths), 1)
     gpu = machine.device == "cuda"

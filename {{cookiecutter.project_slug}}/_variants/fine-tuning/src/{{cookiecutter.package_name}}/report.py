@@ -13,7 +13,7 @@ import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .dataset import LABELS
 from .evaluation import LabelScores, failure_table, failures, normalize, per_label
@@ -21,6 +21,9 @@ from .platform.capacity import TARGET_UTILISATION, replica_table
 from .platform.files import atomic_path, write_text
 from .platform.readme import ReportError, read_json, replace_section
 from .platform.stats import Estimate
+
+if TYPE_CHECKING:
+    from .settings import Settings
 
 LOSS_FIGURE = Path("docs/figures/training_loss.png")
 LABEL_FIGURE = Path("docs/figures/per_label_f1.png")
@@ -413,3 +416,18 @@ def build(readme: Path, results_dir: Path) -> list[Path]:
         _write_bytes(path, data)
     write_text(readme, text)
     return [readme, *figures]
+
+
+@dataclass(frozen=True)
+class ReportResult:
+    """The files `make report` rewrote."""
+
+    written: tuple[Path, ...]
+
+    def summary(self) -> str:
+        return "updated " + ", ".join(str(path) for path in self.written)
+
+
+def run(settings: "Settings", readme: Path = Path("README.md")) -> ReportResult:
+    """`make report`: the README's results sections and docs/figures/ from results/ alone."""
+    return ReportResult(tuple(build(readme, settings.results_dir)))

@@ -7,13 +7,18 @@ Qwen2.5-0.5B (the default base); on a CPU the tiny Llama. It checks the machine 
 the stack, and measures tokens/s and peak memory; it does not check the task.
 """
 
+import json
 import platform
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, cast
 
 from .modeling import QWEN_05B, TinyShape
+from .platform.files import write_json
+
+if TYPE_CHECKING:
+    from .settings import Settings
 
 Device = Literal["auto", "cpu", "cuda"]
 
@@ -41,6 +46,9 @@ class SmokeResult:
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
 
+    def summary(self) -> str:
+        return json.dumps(self.as_dict(), indent=2)
+
 
 def resolve_device(device: Device, cuda_available: bool) -> str:
     if device == "cuda" and not cuda_available:
@@ -51,6 +59,23 @@ def resolve_device(device: Device, cuda_available: bool) -> str:
 
 
 def run(
+    settings: "Settings",
+    device: str = "auto",
+    *,
+    steps: int = 10,
+    batch_size: int | None = None,
+    output: Path = Path("results/gpu_smoke.json"),
+) -> SmokeResult:
+    """`make gpu-smoke`: measure, and keep the figures in `output` for `make report`."""
+    if device not in ("auto", "cpu", "cuda"):
+        raise ValueError(f"--device must be auto, cpu or cuda, got {device!r}")
+    chosen = cast(Device, device)
+    result = measure(chosen, steps=steps, batch_size=batch_size, data_dir=settings.data_dir)
+    write_json(output, result.as_dict())
+    return result
+
+
+def measure(
     device: Device = "auto",
     *,
     steps: int = 10,
@@ -88,14 +113,7 @@ def run(
             checkpoint_dir=Path(checkpoints),
             seed=seed,
         )
-        model = modeling.add_lora(
-            base,
-            rank=settings.lora_rank,
-            alpha=settings.lora_alpha,
-            dropout=settings.lora_dropout,
-            target_modules=settings.lora_target_modules,
-            quantized=False,
-        )
+        model = train.with_adapter(base, settings, precision)
         trainable, total = modeling.parameter_counts(model)
         if target == "cuda":  # pragma: no cover - needs a CUDA GPU
             torch.cuda.reset_peak_memory_stats()

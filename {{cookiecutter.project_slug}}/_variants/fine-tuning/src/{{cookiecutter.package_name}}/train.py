@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import dataset, distributed, evaluation, modeling, recipe, sft
-from .platform import tracking
 from .platform.files import staged_directory, write_json, write_text
 from .platform.stats import Estimate
 from .report import TRAINING_RUN_FILE
@@ -25,6 +24,8 @@ from .settings import Settings
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
+
+    from .platform import tracking
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +80,26 @@ class TrainResult:
     params: dict[str, object] = field(default_factory=dict)
     train_curve: list[tuple[int, float]] = field(default_factory=list)
     eval_curve: list[tuple[int, float]] = field(default_factory=list)
+    # Where an exported adapter went (ADAPTER_DIR).
+    adapter_dir: Path = Path("models/adapter")
+
+    def summary(self) -> str:
+        """What `make train` prints when the run ends."""
+        lines = [f"run {self.run_id}: {self.global_step} steps"]
+        if self.losses:
+            lines.append(f"  train loss {self.losses[0]:.3f} -> {self.losses[-1]:.3f}")
+        lines.append(
+            evaluation.comparison_table(
+                {"base": self.base_metrics, "fine-tuned": self.tuned_metrics}
+            )
+        )
+        if self.merge_max_abs_diff is not None:
+            lines.append(f"  merged vs adapter max |logit diff| {self.merge_max_abs_diff:.2e}")
+        if self.promoted:
+            lines.append(f"adapter exported to {self.adapter_dir}")
+        else:
+            lines.append("not exported: " + "; ".join(self.promotion_failures))
+        return "\n".join(lines)
 
 
 def tiny_corpus(splits: dict[str, list[dataset.Example]]) -> list[str]:
@@ -93,13 +114,14 @@ def predict(
     settings: Settings,
     batch_size: int = recipe.CPU_EVAL_BATCH,
 ) -> list[str]:
+    """Greedy answers to `examples`, with no bar of their own: `make train` shows one
+    progress bar, the training's, and a summary at the end."""
     return sft.generate(
         model,
         tokenizer,
         [ex.prompt for ex in examples],
         max_new_tokens=settings.eval_max_new_tokens,
         batch_size=batch_size,
-        progress=settings.progress,
     )
 
 
@@ -126,16 +148,23 @@ def plan(
     )
     attention = str(getattr(config, "_attn_implementation", None) or "eager")
     return recipe.choose_recipe(
-        batch_size=settings.batch_size,
-        learning_rate=settings.learning_rate,
-        gradient_checkpointing=settings.gradient_checkpointing,
-        gradient_accumulation_steps=settings.gradient_accumulation_steps,
-        token_budget=settings.token_budget,
+        settings,
         lengths=[len(f.input_ids) for f in train_features.features],
         machine=recipe.machine_for(precision.device, precision.bf16, attention),
         shape=shape,
-        epochs=None if settings.max_steps > 0 else settings.epochs,
         processes=distributed.world().size,
+    )
+
+
+def with_adapter(base: Any, settings: Settings, precision: modeling.Precision) -> Any:
+    """`base` with fresh LoRA adapters of the configured shape."""
+    return modeling.add_lora(
+        base,
+        rank=settings.lora_rank,
+        alpha=settings.lora_alpha,
+        dropout=settings.lora_dropout,
+        target_modules=settings.lora_target_modules,
+        quantized=precision.quantize_4bit,
     )
 
 
@@ -179,29 +208,17 @@ def clean_staging(settings: Settings) -> Path:
 
 
 def _params(settings: Settings, precision: modeling.Precision) -> dict[str, object]:
+    """The settings that shape the run (settings.py says which), and where it ran."""
     return {
-        "base_model": settings.base_model,
-        "lora_rank": settings.lora_rank,
-        "lora_alpha": settings.lora_alpha,
-        "lora_dropout": settings.lora_dropout,
-        "lora_target_modules": ",".join(settings.lora_target_modules),
-        "learning_rate": settings.learning_rate,
-        "epochs": settings.epochs,
-        "max_steps": settings.max_steps,
-        "batch_size": settings.batch_size,
-        "token_budget": settings.token_budget,
-        "gradient_accumulation_steps": settings.gradient_accumulation_steps,
-        "max_length": settings.max_length,
-        "gradient_checkpointing": settings.gradient_checkpointing,
+        **settings.training_params(),
         "device": precision.device,
         "bf16": precision.bf16,
         "quantize_4bit": precision.quantize_4bit,
-        "seed": settings.seed,
         "processes": distributed.world().size,
     }
 
 
-def _tracking_callback(run: tracking.Run) -> Any:
+def _tracking_callback(run: "tracking.Run") -> Any:
     """A Trainer callback that logs each logged loss/metric to `run`, step by step."""
     from transformers import TrainerCallback
 
@@ -293,26 +310,13 @@ def _checkpointing_args(enabled: bool) -> dict[str, Any]:
     }
 
 
-def fine_tune(
-    model: Any,
-    tokenizer: "PreTrainedTokenizerBase",
-    splits: dict[str, list[dataset.Example]],
-    settings: Settings,
-    precision: modeling.Precision,
-    *,
-    callbacks: list[Any] | None = None,
-    chosen: recipe.Recipe | None = None,
-) -> Fit:
-    """Run the Trainer with the recipe for this machine (resuming if asked).
+def training_arguments(
+    settings: Settings, chosen: recipe.Recipe, precision: modeling.Precision
+) -> Any:
+    """The Trainer's arguments: the settings, with the recipe's choice for each `auto`."""
+    from transformers import TrainingArguments
 
-    The one training path: `make train`, `make gpu-smoke` and the benchmark all call it;
-    under `accelerate launch` every process calls it and trains on its shard.
-    """
-    from transformers import DataCollatorWithFlattening, Trainer, TrainingArguments
-
-    train_features = encode_split(tokenizer, splits["train"], settings.max_length)
-    chosen = chosen or plan(model, train_features, settings, precision)
-    args = TrainingArguments(
+    return TrainingArguments(
         output_dir=str(settings.checkpoint_dir),
         num_train_epochs=settings.epochs,
         max_steps=settings.max_steps,
@@ -341,6 +345,28 @@ def fine_tune(
         # LoRA uses every trainable weight in every step: DDP need not look for unused ones.
         ddp_find_unused_parameters=False,
     )
+
+
+def fine_tune(
+    model: Any,
+    tokenizer: "PreTrainedTokenizerBase",
+    splits: dict[str, list[dataset.Example]],
+    settings: Settings,
+    precision: modeling.Precision,
+    *,
+    callbacks: list[Any] | None = None,
+    chosen: recipe.Recipe | None = None,
+) -> Fit:
+    """Run the Trainer with the recipe for this machine (resuming if asked).
+
+    The one training path: `make train`, `make gpu-smoke` and the benchmark all call it;
+    under `accelerate launch` every process calls it and trains on its shard.
+    """
+    from transformers import DataCollatorWithFlattening, Trainer
+
+    train_features = encode_split(tokenizer, splits["train"], settings.max_length)
+    chosen = chosen or plan(model, train_features, settings, precision)
+    args = training_arguments(settings, chosen, precision)
     model.config.use_cache = False  # incompatible with gradient checkpointing
     timer = _step_timer()
     collator: Any = sft.Collator(int(tokenizer.pad_token_id))
@@ -426,7 +452,7 @@ def _evaluate(
     return answers, estimates
 
 
-def _log_export(run: tracking.Run, staging: Path, base_model: str) -> None:
+def _log_export(run: "tracking.Run", staging: Path, base_model: str) -> None:
     """The export as an MLflow artifact; a saved local-folder base (GBs) stays out,
     the tiny one (a few hundred KB) goes with it so the run alone can be served."""
     for path in sorted(staging.iterdir()):
@@ -439,7 +465,9 @@ def _log_export(run: tracking.Run, staging: Path, base_model: str) -> None:
 def _promotion_failures(
     settings: Settings, tuned_accuracy: float, lift: float, diff: float | None
 ) -> list[str]:
-    failures = tracking.failed_thresholds(
+    from .platform.tracking import failed_thresholds
+
+    failures = failed_thresholds(
         {"accuracy": tuned_accuracy, "accuracy_lift": lift},
         {"accuracy": settings.min_accuracy, "accuracy_lift": settings.min_accuracy_lift},
     )
@@ -459,7 +487,7 @@ def _tracked_job(
     base: Any,
     tokenizer: "PreTrainedTokenizerBase",
     staging: Path,
-    run: tracking.Run,
+    run: "tracking.Run",
     params: dict[str, object],
     announce: Callable[[str], None],
 ) -> TrainResult:
@@ -472,14 +500,7 @@ def _tracked_job(
     run.log_params(chosen.params())
     base.train(False)
     base_answers, base_metrics = _evaluate(base, tokenizer, test, settings, chosen.eval_batch_size)
-    model = modeling.add_lora(
-        base,
-        rank=settings.lora_rank,
-        alpha=settings.lora_alpha,
-        dropout=settings.lora_dropout,
-        target_modules=settings.lora_target_modules,
-        quantized=precision.quantize_4bit,
-    )
+    model = with_adapter(base, settings, precision)
     trainable, total = modeling.parameter_counts(model)
     run.log_params({"trainable_parameters": trainable, "total_parameters": total})
     if precision.device == "cuda":  # pragma: no cover - needs a CUDA GPU
@@ -558,10 +579,23 @@ def _tracked_job(
         params={**params, **chosen.params()},
         train_curve=fit.train_curve,
         eval_curve=fit.eval_curve,
+        adapter_dir=settings.adapter_dir,
     )
 
 
-def _load(
+def preflight(settings: Settings) -> distributed.World:
+    """This process's place in the launch, after the checks that take milliseconds: a
+    bad launch, data file or folder, or an unreachable hub fails before the imports
+    and loads that take seconds (MLflow, torch, the base model)."""
+    here = distributed.world()
+    for split in dataset.SPLITS:
+        dataset.load_jsonl(settings.split_path(split))
+    if settings.base_model != modeling.TINY:
+        modeling.resolve_base(settings.base_model)
+    return here
+
+
+def load(
     settings: Settings,
 ) -> tuple[dict[str, list[dataset.Example]], modeling.Precision, Any, "PreTrainedTokenizerBase"]:
     """Data first, so a bad file fails before any model loads; then the base (every
@@ -577,34 +611,22 @@ def _load(
     return splits, precision, base, tokenizer
 
 
-def train_shard(settings: Settings) -> Fit:
-    """What a process other than rank 0 does in a distributed run: the same model, the
-    same recipe, its shard of every batch; it evaluates, tracks and writes nothing."""
-    splits, precision, base, tokenizer = _load(settings)
-    model = modeling.add_lora(
-        base,
-        rank=settings.lora_rank,
-        alpha=settings.lora_alpha,
-        dropout=settings.lora_dropout,
-        target_modules=settings.lora_target_modules,
-        quantized=precision.quantize_4bit,
-    )
-    return fine_tune(model, tokenizer, splits, settings, precision)
-
-
-def train(settings: Settings, announce: Callable[[str], None] = logger.info) -> TrainResult:
-    """The whole job (rank 0's part of it in a distributed run).
+def run(settings: Settings, announce: Callable[[str], None] = logger.info) -> TrainResult:
+    """`make train`: the whole job (rank 0's part of it in a distributed run).
 
     `announce` hears the recipe chosen for this machine before training starts.
     """
-    splits, precision, base, tokenizer = _load(settings)
+    preflight(settings)
+    from .platform.tracking import tracked_run  # MLflow: seconds to import
+
+    splits, precision, base, tokenizer = load(settings)
     data_files = {split: settings.split_path(split) for split in dataset.SPLITS}
     staging = clean_staging(settings)
     try:
         with modeling.no_progress_bars():  # a bar per weights file says nothing here
             modeling.save_base(base, settings.base_model, staging)
         params = _params(settings, precision)
-        with tracking.tracked_run(settings, "fine-tune", params, data_files) as run:
+        with tracked_run(settings, "fine-tune", params, data_files) as run:
             result = _tracked_job(
                 settings,
                 splits=splits,
