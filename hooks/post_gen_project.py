@@ -4,10 +4,10 @@ Cookiecutter renders this file with Jinja (only the ``tojson`` line in ``main`` 
 template syntax) and runs it inside the generated project. A non-zero exit makes
 cookiecutter delete the project, so every check happens before anything moves.
 
-Cookiecutter copies the overlays' code, tests and data without rendering them;
-this hook fills in the chosen overlay's few answer fields itself (`OVERLAY_FIELDS`),
-in paths and in text, so those files are plain files that need no Jinja and no
-escaping of Jinja's own delimiters.
+Cookiecutter copies the code, tests and data of the skeleton and the overlays
+without rendering them (`_copy_without_render`); this hook fills in their few
+answer fields itself (`OVERLAY_FIELDS`), in paths and in text, so those files are
+plain files that need no Jinja and no escaping of Jinja's own delimiters.
 """
 
 from __future__ import annotations
@@ -76,6 +76,14 @@ def fill_file(path: Path, answers: dict[str, str]) -> None:
         path.write_text(fill(text, answers), encoding="utf-8")
 
 
+def fill_project(project: Path, answers: dict[str, str]) -> None:
+    """Fill the fields of every file cookiecutter copied without rendering; the
+    files it rendered hold no field any more, so they are read and left alone."""
+    for path in project.rglob("*"):
+        if path.is_file() and ".git" not in path.relative_to(project).parts:
+            fill_file(path, answers)
+
+
 def overlay_moves(
     project: Path, variant: str, answers: dict[str, str] | None = None
 ) -> list[tuple[Path, Path]]:
@@ -124,8 +132,6 @@ def apply_overlay(
     for source, destination in moves:
         destination.parent.mkdir(parents=True, exist_ok=True)
         source.replace(destination)
-        if answers:
-            fill_file(destination, answers)
     # Folders the overlay holds without files (kept with nothing in them).
     overlay = project / VARIANTS_DIR / variant
     for folder in sorted(overlay.rglob("*")):
@@ -264,6 +270,7 @@ def main() -> int:
     try:
         fields = {k: v for k, v in answers.items() if isinstance(v, str)}
         apply_overlay(project, str(answers["variant"]), fields)
+        fill_project(project, fields)
         place_license(project, str(answers["license"]))
     except OverlayError as error:
         print(f"error: {error}", file=sys.stderr)

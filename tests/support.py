@@ -343,8 +343,8 @@ def copied_without_render(relative: str) -> bool:
 
 
 def filled_by_hook(relative: str) -> bool:
-    """Whether the post-generation hook fills this overlay file in (not Jinja)."""
-    return relative.startswith(f"{VARIANTS_DIR}/") and copied_without_render(relative)
+    """Whether the post-generation hook fills this file in (not Jinja)."""
+    return copied_without_render(relative)
 
 
 def filled(text: str, context: Mapping[str, Any]) -> str:
