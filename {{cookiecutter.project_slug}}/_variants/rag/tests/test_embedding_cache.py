@@ -1,9 +1,12 @@
+import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
+from {{ cookiecutter.package_name }} import evaluation, pipeline
 from {{ cookiecutter.package_name }}.embedding_cache import (
     CachingEmbedder,
     EmbeddingCache,
@@ -147,3 +150,75 @@ def test_a_fully_cached_run_never_loads_the_model(tmp_path: Path) -> None:
     np.testing.assert_array_equal(vectors, HashingEmbedder().encode(texts))
     again.encode(["a new text"])
     assert lazy.loaded
+
+
+class Bar:
+    """Stands in for a command's progress bar: keeps its total and what it was told."""
+
+    def __init__(self, total: int, *_args: Any, **_kwargs: Any) -> None:
+        self.total = total
+        self.done = 0
+        self.notes: list[str] = []
+
+    def __enter__(self) -> "Bar":
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        return None
+
+    def update(self, count: int = 1) -> None:
+        self.done += count
+
+    def set_postfix_str(self, note: str) -> None:
+        self.notes.append(note)
+
+
+@pytest.fixture
+def bars(monkeypatch: pytest.MonkeyPatch) -> list[Bar]:
+    made: list[Bar] = []
+
+    def progress_bar(total: int, *args: Any, **kwargs: Any) -> Bar:
+        made.append(Bar(total, *args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(pipeline, "progress_bar", progress_bar)
+    monkeypatch.setattr(evaluation, "progress_bar", progress_bar)
+    return made
+
+
+def test_ingest_draws_one_bar_over_every_text_it_embeds(tmp_path: Path, bars: list[Bar]) -> None:
+    """Before: a bar for the chunks, another for evaluate's texts (and the model's own)."""
+    settings = rag_settings(tmp_path, embedding_cache_dir=tmp_path / "cache")
+    embedder = Counting()
+
+    report = ingest(settings, embedder, progress=True)
+
+    assert len(bars) == 1
+    assert bars[0].total == bars[0].done == embedder.texts
+    assert embedder.texts == report.chunks + report.evaluation_texts
+
+
+def test_evaluate_draws_one_bar_over_the_table_and_logs_no_line_per_question(
+    tmp_path: Path, bars: list[Bar], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Before: no bar once ingest had filled the cache, and an INFO line per question
+    searched ("all 1 texts found in the embedding cache", 230 on the handbook)."""
+    settings = rag_settings(tmp_path, embedding_cache_dir=tmp_path / "cache")
+    ingest(settings, Counting())
+    bars.clear()
+
+    with caplog.at_level(logging.INFO):
+        report = evaluate(settings, Counting(), track=False, progress=True)
+
+    assert len(bars) == 1
+    assert bars[0].total == bars[0].done == len(report.results) == 10
+    assert not [r for r in caplog.records if r.name.endswith("embedding_cache")]
+
+
+def test_evaluate_without_a_cache_shows_its_embedding_on_the_bar(
+    tmp_path: Path, bars: list[Bar]
+) -> None:
+    report = evaluate(rag_settings(tmp_path), Counting(), track=False, progress=True)
+
+    assert bars[0].notes[-2] == f"embedded {report.embedded} texts"
+    assert bars[0].notes[-1] == "writing results/ and the MLflow runs"

@@ -1,4 +1,5 @@
-from collections.abc import Sequence
+import logging
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,8 @@ from {{ cookiecutter.package_name }}.embeddings import (
     Vectors,
     encode_batched,
     load_embedder,
+    progress_bar,
+    quiet_model_loading,
     resolve_model,
 )
 
@@ -101,3 +104,37 @@ def test_minilm_embeds_paraphrases_closer_than_unrelated_text() -> None:
     assert embedder.dimension == 384
     assert float(question @ paraphrase) > float(question @ unrelated)
     np.testing.assert_allclose(np.linalg.norm(question), 1.0, rtol=1e-5)
+
+
+@pytest.fixture
+def library_loggers() -> Iterator[logging.Logger]:
+    root, library = logging.getLogger(), logging.getLogger("sentence_transformers")
+    levels = root.level, library.level
+    yield library
+    root.setLevel(levels[0])
+    library.setLevel(levels[1])
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.enable_progress_bar()  # type: ignore[no-untyped-call]
+
+
+@pytest.mark.parametrize(("level", "shown"), [(logging.INFO, False), (logging.DEBUG, True)])
+def test_loading_a_model_is_quiet_unless_debugging(
+    library_loggers: logging.Logger, level: int, shown: bool
+) -> None:
+    """Before: `make ingest` printed the model's device and path as JSON INFO lines and
+    drew a "Loading weights" bar beside its own."""
+    from transformers.utils import logging as transformers_logging
+
+    logging.getLogger().setLevel(level)
+    library_loggers.setLevel(logging.NOTSET)
+
+    quiet_model_loading()
+
+    assert library_loggers.isEnabledFor(logging.INFO) is shown
+    assert transformers_logging.is_progress_bar_enabled() is shown
+
+
+def test_a_bar_is_silent_when_not_asked_for() -> None:
+    with progress_bar(3, "ingest", "text", show=False) as bar:
+        assert bar.disable

@@ -20,8 +20,8 @@ from {{ cookiecutter.package_name }}.report import (
     findings_section,
     load,
     retrieval_section,
+    rewrite,
     speed_section,
-    write_report,
 )
 
 from variant_fixtures import PROJECT_README
@@ -198,7 +198,7 @@ def test_capacity_plans_each_replica_at_the_autoscalers_cpu_target() -> None:
 def test_capacity_without_a_load_test_says_how_to_make_one(project: Path) -> None:
     (project / "results" / "load_test.json").unlink()
 
-    write_report(project / "results", project / "README.md")
+    rewrite(project / "results", project / "README.md")
 
     assert capacity_section(None) in (project / "README.md").read_text()
     assert capacity_section(None) == (
@@ -239,7 +239,7 @@ def test_unreadable_results_name_the_file_and_the_make_target(
 
 
 def test_report_rewrites_only_the_results_sections(project: Path) -> None:
-    figure = write_report(project / "results", project / "README.md")
+    figure = rewrite(project / "results", project / "README.md")
 
     text = (project / "README.md").read_text()
     for old in ("old table", "old speed", "old claims", "old failures", "old capacity"):
@@ -256,9 +256,9 @@ def test_report_rewrites_only_the_results_sections(project: Path) -> None:
 def test_report_twice_gives_the_same_bytes(project: Path) -> None:
     readme, figure = project / "README.md", project / FIGURE
 
-    write_report(project / "results", readme)
+    rewrite(project / "results", readme)
     first = readme.read_bytes(), figure.read_bytes()
-    write_report(project / "results", readme)
+    rewrite(project / "results", readme)
 
     assert (readme.read_bytes(), figure.read_bytes()) == first
 
@@ -266,13 +266,13 @@ def test_report_twice_gives_the_same_bytes(project: Path) -> None:
 def test_report_without_a_benchmark_keeps_the_speed_section_honest(project: Path) -> None:
     (project / "results" / "benchmark.json").unlink()
 
-    write_report(project / "results", project / "README.md")
+    rewrite(project / "results", project / "README.md")
 
     assert "No benchmark recorded yet" in (project / "README.md").read_text()
 
 
 def test_figure_is_a_non_blank_png_of_the_expected_size(project: Path) -> None:
-    figure = write_report(project / "results", project / "README.md")
+    figure = rewrite(project / "results", project / "README.md")
 
     pixels = image.imread(str(figure))
     assert pixels.shape[:2] == (480, 840)  # 7 x 4 inches at 120 dpi
@@ -407,7 +407,7 @@ def test_results_of_another_corpus_are_refused_naming_both(project: Path) -> Non
     before = (project / "README.md").read_bytes()
 
     with pytest.raises(ReportError) as raised:
-        write_report(project / "results", project / "README.md", corpus)
+        rewrite(project / "results", project / "README.md", corpus)
 
     message = str(raised.value)
     assert "is from data/handbook (sha256 ab12ab12ab12)" in message

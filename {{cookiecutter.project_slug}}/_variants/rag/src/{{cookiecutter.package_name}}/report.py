@@ -8,6 +8,7 @@ loads need.
 Nothing run-specific (run ids, dates) goes in, so the same results give the same bytes.
 """
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -19,6 +20,7 @@ from .metrics import METRICS
 from .platform.capacity import TARGET_UTILISATION, replica_table
 from .platform.files import write_text
 from .platform.readme import ReportError, replace_section
+from .settings import Settings
 
 EVALUATION = "retrieval_eval.json"
 BENCHMARK = "benchmark.json"
@@ -377,7 +379,25 @@ def check_corpus(evaluation: Evaluation, corpus: Path | None) -> None:
         )
 
 
-def write_report(results_dir: Path, readme: Path, corpus: Path | None = None) -> Path:
+@dataclass(frozen=True)
+class Reported:
+    """What `make report` rewrote."""
+
+    readme: Path
+    figure: Path
+
+    @property
+    def summary(self) -> str:
+        return f"updated {self.readme} and {self.figure}"
+
+
+def write_report(settings: Settings, readme: Path = Path("README.md")) -> Reported:
+    """`make report`: the README's results and its figure from RESULTS_DIR alone (no
+    index, model or MLflow; CORPUS_PATH only to refuse results of other documents)."""
+    return Reported(readme, rewrite(settings.results_dir, readme, settings.corpus_path))
+
+
+def rewrite(results_dir: Path, readme: Path, corpus: Path | None = None) -> Path:
     """Rewrite the README's results sections and redraw the figure.
 
     Everything is read and rendered before anything is written, and each file is

@@ -1,10 +1,14 @@
-"""RAG settings: the shared project settings plus corpus, index, retrieval and LLM knobs."""
+"""RAG settings: the shared project settings plus one small class per concern.
+
+`Settings` inherits them all, so every variable keeps its name; `make docs` groups
+`.env.example` by the class that declares each setting (its docstring is the heading).
+"""
 
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator
 
 from .platform.config import ProjectSettings
 
@@ -12,8 +16,8 @@ Chunking = Literal["fixed", "headings", "sentences"]
 RetrieverName = Literal["bm25", "dense", "hybrid"]
 
 
-class Settings(ProjectSettings):
-    """Every value can be set by an environment variable of the same name."""
+class CorpusSettings(BaseModel):
+    """Corpus and the folders ingest, evaluate and report read and write."""
 
     corpus_path: Path = Field(
         default=Path("data/handbook"),
@@ -41,6 +45,16 @@ class Settings(ProjectSettings):
         description="Where evaluate and benchmark write the JSON, tables and plot that "
         "`make report` turns into the README.",
     )
+
+    @field_validator("embedding_cache_dir", mode="before")
+    @classmethod
+    def _empty_means_no_cache(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+
+class ChunkingSettings(BaseModel):
+    """Embedding model and how documents are cut into chunks."""
+
     embedding_model: str = Field(
         default="all-MiniLM-L6-v2",
         min_length=1,
@@ -61,6 +75,11 @@ class Settings(ProjectSettings):
         le=5_000,
         description="Characters shared by neighbouring `fixed` chunks.",
     )
+
+
+class RetrievalSettings(BaseModel):
+    """Retrieval: which retriever, how deep, fused how, searched where."""
+
     retriever: RetrieverName = Field(
         default="hybrid",
         description="What /query and `make query` search with unless a request names "
@@ -71,12 +90,6 @@ class Settings(ProjectSettings):
         ge=1,
         le=50,
         description="Sources `make query` prints; an API request sets its own `top_k` (default 5).",
-    )
-    max_question_chars: int = Field(
-        default=2000,
-        ge=1,
-        le=100_000,
-        description="Longer questions get a 422: embedding and BM25 cost grow with length.",
     )
     candidate_depth: int = Field(
         default=50,
@@ -107,6 +120,11 @@ class Settings(ProjectSettings):
     pgvector_exact: bool = Field(
         default=False, description="Scan every row (exact top k) instead of the HNSW index."
     )
+
+
+class AnswerSettings(BaseModel):
+    """Answer generation: an OpenAI-compatible LLM, else extractive answers."""
+
     llm_base_url: str | None = Field(
         default=None,
         description="An OpenAI-compatible API, e.g. http://localhost:11434/v1; unset: extractive.",
@@ -120,6 +138,22 @@ class Settings(ProjectSettings):
         gt=0.0,
         description="Seconds to wait for the LLM before answering extractively instead.",
     )
+
+
+class QueryLimits(BaseModel):
+    """Limits on what one /query request may ask."""
+
+    max_question_chars: int = Field(
+        default=2000,
+        ge=1,
+        le=100_000,
+        description="Longer questions get a 422: embedding and BM25 cost grow with length.",
+    )
+
+
+class QualityGates(BaseModel):
+    """Evaluation: the dev/test split and the score `make evaluate` must reach."""
+
     min_ndcg_at_10: float = Field(
         default=0.5,
         ge=0.0,
@@ -139,10 +173,21 @@ class Settings(ProjectSettings):
         description="Seed of the dev/test split, the bootstraps and the random baseline.",
     )
 
-    @field_validator("embedding_cache_dir", mode="before")
-    @classmethod
-    def _empty_means_no_cache(cls, value: object) -> object:
-        return None if isinstance(value, str) and not value.strip() else value
+
+class Settings(
+    QualityGates,
+    QueryLimits,
+    AnswerSettings,
+    RetrievalSettings,
+    ChunkingSettings,
+    CorpusSettings,
+    ProjectSettings,
+):
+    """Every value can be set by an environment variable of the same name.
+
+    The bases are listed last concern first: fields (and `.env.example`) follow the
+    reversed method resolution order, so the shared settings come first, then corpus.
+    """
 
 
 @lru_cache(maxsize=1)
