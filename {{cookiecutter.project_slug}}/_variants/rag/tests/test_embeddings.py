@@ -16,6 +16,7 @@ from {{ cookiecutter.package_name }}.embeddings import (
     quiet_model_loading,
     resolve_model,
 )
+from {{ cookiecutter.package_name }}.platform.logs import configure_logging
 
 
 def test_hashing_embedder_is_deterministic_and_unit_length() -> None:
@@ -118,16 +119,15 @@ def library_loggers() -> Iterator[logging.Logger]:
     transformers_logging.enable_progress_bar()  # type: ignore[no-untyped-call]
 
 
-@pytest.mark.parametrize(("level", "shown"), [(logging.INFO, False), (logging.DEBUG, True)])
+@pytest.mark.parametrize(("level", "shown"), [("INFO", False), ("DEBUG", True)])
 def test_loading_a_model_is_quiet_unless_debugging(
-    library_loggers: logging.Logger, level: int, shown: bool
+    library_loggers: logging.Logger, level: str, shown: bool
 ) -> None:
     """Before: `make ingest` printed the model's device and path as JSON INFO lines and
     drew a "Loading weights" bar beside its own."""
     from transformers.utils import logging as transformers_logging
 
-    logging.getLogger().setLevel(level)
-    library_loggers.setLevel(logging.NOTSET)
+    configure_logging(level)
 
     quiet_model_loading()
 

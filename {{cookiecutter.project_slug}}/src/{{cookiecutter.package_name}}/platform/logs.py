@@ -47,12 +47,14 @@ class JsonFormatter(logging.Formatter):
 # Library records that tell a user nothing they can act on, raised to the level where
 # they stop being noise (LOG_LEVEL=DEBUG shows them all): MLflow announcing a new
 # SQLite store, a new experiment and a uv project, and that a uv environment has no
-# pip (it then writes pip unpinned into the model's conda.yaml, which is harmless).
+# pip (it then writes pip unpinned into the model's conda.yaml, which is harmless);
+# sentence-transformers naming the device and the weights' path at each model load.
 QUIET_LOGGERS = {
     "mlflow.store.db.utils": logging.WARNING,
     "mlflow.tracking.fluent": logging.WARNING,
     "mlflow.utils.uv_utils": logging.WARNING,
     "mlflow.utils.environment": logging.ERROR,
+    "sentence_transformers": logging.WARNING,
 }
 
 

@@ -96,12 +96,11 @@ class SentenceTransformerEmbedder:
 
 
 def quiet_model_loading() -> None:
-    """Keep a model load's own chatter off the terminal (LOG_LEVEL=DEBUG keeps it): the
-    INFO lines naming the device and the weights' path, and the weight-loading bar that
-    would sit beside the command's own progress bar. Set on those libraries only."""
+    """Keep the weight-loading bar, which would sit beside the command's own progress
+    bar, off the terminal (LOG_LEVEL=DEBUG keeps it). The library's INFO lines are
+    quieted with the platform's other chatty loggers (`platform/logs.py`)."""
     if logging.getLogger().getEffectiveLevel() <= logging.DEBUG:
         return
-    logging.getLogger("sentence_transformers").setLevel(logging.WARNING)
     from transformers.utils import logging as transformers_logging
 
     transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
