@@ -1,14 +1,18 @@
-"""Time to green: generate + `make install` + `make check`, cold and warm uv cache.
+"""Time to green: generate + `make install` + `make check`, against its targets and
+side by side with the template as it was at another commit.
 
-For each variant, in one run: a cold start (an empty uv cache, so every package
-is downloaded and unpacked) and then a warm one (a new project, the cache that
-the cold run filled). What a user waits for from nothing to a passing gate.
+For each variant, in interleaved rounds (so a busy machine slows both alike): the
+template of this checkout and the template at `--baseline` (a git ref, exported
+to a temporary folder; default: the commit before the time-to-green work), both
+with the user's warm uv cache, a new project each time. The table gives the
+median seconds of each step, the ratio to the baseline, and the ratio to the
+target (serving 45 s; rag and fine-tuning 90 s).
 
-Torch variants install the CPU wheel that lies on this machine where there is
-one (as the template's tests do), so "cold" there means cold for everything but
-the torch download.
+Torch variants install the CPU wheel that lies on this machine where there is one
+(as the template's tests do).
 
-    uv run python benchmarks/time_to_green.py [--variants serving,rag,fine-tuning]
+    uv run python benchmarks/time_to_green.py [--variants serving] [--rounds 2]
+        [--baseline 765870f]
 """
 
 from __future__ import annotations
@@ -16,18 +20,19 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
+from baking import REPO, bake
 
-from baking import bake  # noqa: E402
+from support import project_env, use_local_torch
 
-from support import project_env, use_local_torch  # noqa: E402
+TARGET_SECONDS = {"serving": 45.0, "rag": 90.0, "fine-tuning": 90.0}
+STEPS = ("generate", "install", "check")
 
 
 def timed(args: list[str], cwd: Path, env: dict[str, str]) -> float:
@@ -41,39 +46,72 @@ def timed(args: list[str], cwd: Path, env: dict[str, str]) -> float:
     return time.perf_counter() - started
 
 
-def to_green(variant: str, scratch: Path, cache: Path) -> tuple[float, float, float]:
+def to_green(variant: str, template: Path, scratch: Path) -> dict[str, float]:
     """Seconds to generate, to install and to pass `make check`."""
     started = time.perf_counter()
-    project = bake(variant, scratch)
-    generated = time.perf_counter() - started
-    env = project_env(UV_CACHE_DIR=str(cache), **use_local_torch(project))
-    installed = timed(["make", "install"], project, env)
-    checked = timed(["make", "check"], project, {**env, "UV_OFFLINE": "1"})
-    return generated, installed, checked
+    project = bake(variant, scratch, template)
+    seconds = {"generate": time.perf_counter() - started}
+    env = project_env(**use_local_torch(project))
+    seconds["install"] = timed(["make", "install"], project, env)
+    seconds["check"] = timed(["make", "check"], project, {**env, "UV_OFFLINE": "1"})
+    return seconds
+
+
+def exported(ref: str, folder: Path) -> Path:
+    """The template as committed at `ref`, in `folder`."""
+    folder.mkdir(parents=True)
+    archive = subprocess.run(
+        ["git", "archive", ref], cwd=REPO, capture_output=True, check=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    return folder
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variants", default="serving,rag,fine-tuning")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--baseline", default="765870f")
     args = parser.parse_args()
-    print(f"# Time to green ({platform.machine()}, {os.cpu_count()} CPUs)\n")
-    print("| variant | uv cache | generate s | install s | make check s | total s |")
-    print("|---|---|---|---|---|---|")
-    for variant in args.variants.split(","):
-        with tempfile.TemporaryDirectory() as scratch:
-            cache = Path(scratch) / "uv-cache"
-            totals = {}
-            for temperature in ("cold", "warm"):
-                out = Path(scratch) / temperature
-                generated, installed, checked = to_green(variant, out, cache)
-                totals[temperature] = generated + installed + checked
+    load = os.getloadavg()[0]
+    machine = f"{platform.machine()}, {os.cpu_count()} CPUs, load {load:.1f}"
+    print(
+        f"# Time to green ({machine}, median of {args.rounds};"
+        f" baseline {args.baseline})\n"
+    )
+    print(
+        "| variant | template | generate s | install s | check s | total s "
+        "| / baseline | / target |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as scratch_dir:
+        scratch = Path(scratch_dir)
+        templates = {
+            "this checkout": REPO,
+            "baseline": exported(args.baseline, scratch / "baseline"),
+        }
+        for variant in args.variants.split(","):
+            runs: dict[str, list[dict[str, float]]] = {name: [] for name in templates}
+            for round_ in range(args.rounds):
+                for name, template in templates.items():
+                    out = scratch / f"{variant}-{round_}-{name.replace(' ', '-')}"
+                    runs[name].append(to_green(variant, template, out))
+            totals = {
+                name: statistics.median(sum(run.values()) for run in measured)
+                for name, measured in runs.items()
+            }
+            target = TARGET_SECONDS.get(variant, 90.0)
+            for name, measured in runs.items():
+                steps = " | ".join(
+                    f"{statistics.median(run[step] for run in measured):.1f}"
+                    for step in STEPS
+                )
                 print(
-                    f"| {variant} | {temperature} | {generated:.1f} | {installed:.1f} "
-                    f"| {checked:.1f} | {totals[temperature]:.1f} |",
+                    f"| {variant} | {name} | {steps} | {totals[name]:.1f} "
+                    f"| {totals[name] / totals['baseline']:.2f} "
+                    f"| {totals[name] / target:.2f} |",
                     flush=True,
                 )
-            ratio = totals["cold"] / totals["warm"]
-            print(f"| {variant} | cold / warm | | | | {ratio:.2f} |", flush=True)
 
 
 if __name__ == "__main__":
