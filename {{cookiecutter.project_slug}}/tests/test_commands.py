@@ -1,6 +1,7 @@
 import errno
 import json
 import logging
+import os
 from pathlib import Path
 
 import pytest
@@ -172,3 +173,29 @@ def test_each_batch_command_keeps_its_last_log_and_serve_keeps_none(
     assert first.exit_code == again.exit_code == served.exit_code == 0
     assert [json.loads(line)["message"] for line in lines] == ["epoch 1"]
     assert sorted(p.name for p in (tmp_path / "logs").iterdir()) == ["train.log"]
+
+
+def test_only_rank_zero_of_a_distributed_launch_keeps_the_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    app = command_app("Logs.", lambda: "INFO", ProjectSettings)
+
+    @app.command()
+    def train() -> None:
+        logging.getLogger("project").info("rank %s", os.environ["RANK"])
+
+    @app.command()
+    def other() -> None:
+        """A second command, so typer keeps the command names."""
+
+    runner = CliRunner()
+    try:
+        zero = runner.invoke(app, ["train"], env={"RANK": "0"})
+        one = runner.invoke(app, ["train"], env={"RANK": "1"})
+    finally:
+        configure_logging("INFO")
+
+    lines = (tmp_path / "logs" / "train.log").read_text().splitlines()
+    assert zero.exit_code == one.exit_code == 0
+    assert [json.loads(line)["message"] for line in lines] == ["rank 0"]

@@ -88,7 +88,9 @@ def command_app(
                 raise
             raise fail(describe_settings_error(exc)) from None
         command = ctx.invoked_subcommand
-        kept = command is not None and command not in TERMINAL_ONLY_COMMANDS
+        # One log per launch: under a distributed launcher only rank 0 keeps the file.
+        rank_zero = os.environ.get("RANK", "0") in {"", "0"}
+        kept = command is not None and command not in TERMINAL_ONLY_COMMANDS and rank_zero
         configure_logging(level, LOG_DIR / f"{command}.log" if kept else None)
 
     return app
