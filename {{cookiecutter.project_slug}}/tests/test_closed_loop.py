@@ -1,7 +1,9 @@
 import asyncio
+import socket
 from itertools import cycle
 
 import httpx
+import pytest
 from fastapi import FastAPI, Response
 
 from {{ cookiecutter.package_name }}.platform import closed_loop as loop
@@ -38,3 +40,24 @@ def test_percentile_is_a_value_that_was_observed() -> None:
     assert loop.percentile([1.0, 2.0, 3.0, 4.0], 0.5) == 2.0
     assert loop.percentile([1.0, 2.0, 3.0, 4.0], 0.99) == 4.0
     assert loop.percentile([], 0.5) == 0.0
+
+
+def test_a_load_test_stops_first_when_nothing_answers_or_the_api_is_not_ready(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(loop.ApiNotReadyError, match="start the API with `make serve`"):
+        loop.require_ready(f"http://127.0.0.1:{port}/query")
+
+    asked: list[str] = []
+
+    def loading(url: str, timeout: float) -> httpx.Response:
+        asked.append(url)
+        return httpx.Response(503, json={"detail": "index is loading"})
+
+    monkeypatch.setattr(httpx, "get", loading)
+    with pytest.raises(loop.ApiNotReadyError, match=r"answered 503: .*index is loading"):
+        loop.require_ready("http://api:8000/query")
+    assert asked == ["http://api:8000/ready"]

@@ -16,6 +16,23 @@ from typing import Any
 import httpx
 
 
+class ApiNotReadyError(RuntimeError):
+    """The API to load answers nothing, or is not ready; the message says what to do."""
+
+
+def require_ready(target: str) -> None:
+    """Stop before a load test when the API behind `target` is not up and ready."""
+    ready = target.rsplit("/", 1)[0] + "/ready"
+    try:
+        answer = httpx.get(ready, timeout=5)
+    except httpx.HTTPError:
+        raise ApiNotReadyError(
+            f"nothing answers at {ready}: start the API with `make serve`"
+        ) from None
+    if answer.status_code != 200:
+        raise ApiNotReadyError(f"{ready} answered {answer.status_code}: {answer.text[:200]}")
+
+
 @dataclass(frozen=True)
 class Measured:
     requests: int

@@ -113,7 +113,8 @@ def load_test(
     output: Annotated[Path, typer.Option(help="Results file.")] = Path("results/load_test.json"),
 ) -> None:
     """Closed-loop load on a running API's /generate: throughput and latency of one replica."""
-    from .loadtest import ApiNotReadyError, run
+    from .loadtest import run
+    from .platform.closed_loop import ApiNotReadyError
 
     try:
         result = run(

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from .dataset import load_jsonl
-from .platform.closed_loop import closed_loop, machine
+from .platform.closed_loop import closed_loop, machine, require_ready
 from .platform.files import write_json
 
 if TYPE_CHECKING:
@@ -47,10 +47,6 @@ class LoadTestResult:
         return json.dumps(self.as_dict(), indent=2)
 
 
-class ApiNotReadyError(RuntimeError):
-    """Nothing answers at the API's /ready, or it is not ready: says which, and what to do."""
-
-
 def run(
     settings: "Settings",
     url: str | None = None,
@@ -65,15 +61,7 @@ def run(
     # httpx logs every request at INFO: hundreds of lines that say nothing here.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     target = url or f"http://{settings.api_host}:{settings.api_port}/generate"
-    ready = target.rsplit("/", 1)[0] + "/ready"
-    try:
-        answer = httpx.get(ready, timeout=5)
-    except httpx.HTTPError:
-        raise ApiNotReadyError(
-            f"nothing answers at {ready}: start the API with `make serve`"
-        ) from None
-    if answer.status_code != 200:
-        raise ApiNotReadyError(f"{ready} answered {answer.status_code}: {answer.text[:200]}")
+    require_ready(target)
     prompts = [example.text for example in load_jsonl(settings.split_path("test"))]
     result = asyncio.run(
         measure(

@@ -128,13 +128,14 @@ def load_test(
     """Closed-loop load on a running API's /query: throughput and latency of one replica."""
     from .loadtest import LoadTestError
     from .loadtest import load_test as run_load_test
+    from .platform.closed_loop import ApiNotReadyError
 
     settings = with_corpus(get_settings(), corpus)
     try:
         done = run_load_test(
             settings, url, requests=requests, concurrency=concurrency, output=output
         )
-    except LoadTestError as exc:
+    except (LoadTestError, ApiNotReadyError) as exc:
         raise fail(str(exc)) from None
     typer.echo(done.summary)
 

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 
 from .corpus import CorpusError, load_queries
-from .platform.closed_loop import closed_loop, machine
+from .platform.closed_loop import closed_loop, machine, require_ready
 from .platform.files import write_json
 from .settings import Settings
 
@@ -97,15 +97,7 @@ def load_test(
     # One INFO line per request from httpx would bury the summary.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     target = url or f"http://{settings.api_host}:{settings.api_port}/query"
-    ready = target.rsplit("/", 1)[0] + "/ready"
-    try:
-        answer = httpx.get(ready, timeout=5)
-    except httpx.HTTPError:
-        raise LoadTestError(
-            f"nothing answers at {ready}: start the API with `make serve`"
-        ) from None
-    if answer.status_code != 200:
-        raise LoadTestError(f"{ready} answered {answer.status_code}: {answer.text[:200]}")
+    require_ready(target)
     corpus = settings.corpus_path
     try:
         questions = list(load_queries(corpus).values())
