@@ -64,37 +64,15 @@ def evaluate(
     Without --data it scores the same held-out split as `train`, never rows the
     model was fitted on.
     """
-    from .dataset import DataError, load, split
-    from .evaluation import evaluate as score
-    from .evaluation import markdown_table
-    from .platform.files import write_json
-    from .registry import ModelLoadError, load_served
-    from .schema import FEATURES, TARGET
+    from .dataset import DataError
+    from .jobs import evaluate as run_evaluation
+    from .registry import ModelLoadError
 
-    settings = get_settings()
     try:
-        frame = load(data_path or settings.data_path)
-        served = load_served(settings)
+        evaluated = run_evaluation(get_settings(), data_path)
     except (DataError, ModelLoadError) as exc:
         raise fail(str(exc)) from None
-    if data_path is None:
-        held_out = split(frame, settings.test_size, settings.seed)
-        features, labels = held_out.x_test, held_out.y_test
-    else:
-        features, labels = frame[list(FEATURES)], frame[TARGET].to_numpy()
-    estimates = score(
-        labels,
-        served.classifier.predict_proba(features)[:, 1],
-        threshold=settings.decision_threshold,
-        n_bootstrap=settings.bootstrap_samples,
-        seed=settings.seed,
-    )
-    typer.echo(markdown_table({f"version {served.version}": estimates}))
-    write_json(
-        settings.results_dir / "evaluation.json",
-        {"model_version": served.version, "rows": len(labels)}
-        | {name: vars(estimate) for name, estimate in estimates.items()},
-    )
+    typer.echo(evaluated.summary())
 
 
 @app.command()
@@ -104,35 +82,14 @@ def report(
     ),
 ) -> None:
     """Rewrite the README's results tables and figure from results/ alone."""
-    from .platform.readme import MissingSectionError, ReportError, read_json, update_sections
-    from .report import (
-        FIGURE,
-        capacity_table,
-        held_out_scores,
-        latency_table,
-        metrics_table,
-        plot_curves,
-    )
+    from .jobs import report as run_report
+    from .platform.readme import MissingSectionError, ReportError
 
-    settings = get_settings()
     try:
-        results = read_json(settings.results_dir / "metrics.json", "run `make train` first")
-        runs = [
-            read_json(path, "run `make load-test` again")
-            for path in sorted(settings.results_dir.glob("load_test*.json"))
-        ]
-        plot_curves(*held_out_scores(results), FIGURE)
-        update_sections(
-            readme,
-            {
-                "metrics": metrics_table(results),
-                "latency": latency_table(runs),
-                "capacity": capacity_table(runs),
-            },
-        )
+        reported = run_report(get_settings(), readme)
     except (ReportError, MissingSectionError, OSError) as exc:
         raise fail(str(exc)) from None
-    typer.echo(f"updated {readme} and {FIGURE}")
+    typer.echo(reported.summary())
 
 
 @app.command()
@@ -140,19 +97,17 @@ def drift(
     input_path: Annotated[Path, typer.Argument(help="CSV of recent inputs (features only).")],
 ) -> None:
     """Compare recent inputs with the training reference (PSI, KS); exit 2 on drift."""
-    from .dataset import DataError, load
-    from .drift import as_records, compare
-    from .registry import ModelLoadError, load_served
+    from .dataset import DataError
+    from .drift import as_records
+    from .jobs import check_drift
+    from .registry import ModelLoadError
 
-    settings = get_settings()
     try:
-        live = load(input_path, with_target=False)
-        served = load_served(settings)
+        checked = check_drift(get_settings(), input_path)
     except (DataError, ModelLoadError) as exc:
         raise fail(str(exc)) from None
-    results = compare(served.reference_stats, live, settings.drift_psi_alert)
-    typer.echo(json.dumps(as_records(results), indent=2))
-    if any(result.drifted for result in results):
+    typer.echo(json.dumps(as_records(checked.features), indent=2))
+    if checked.drifted:
         raise typer.Exit(code=2)
 
 
