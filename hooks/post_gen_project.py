@@ -126,8 +126,9 @@ def overlay_moves(
 def apply_overlay(
     project: Path, variant: str, answers: dict[str, str] | None = None
 ) -> None:
-    """Move the chosen variant's files into place, their fields filled from
-    `answers` (if given), and drop every overlay."""
+    """Move the chosen variant's files into place, the fields in their names filled
+    from `answers` (if given; `fill_project` fills their text), and drop every
+    overlay."""
     moves = overlay_moves(project, variant, answers)
     for source, destination in moves:
         destination.parent.mkdir(parents=True, exist_ok=True)
