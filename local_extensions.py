@@ -1,19 +1,43 @@
-"""Jinja filters that turn free text into a complete literal of one target format.
+"""Jinja extensions of this template, loaded through ``_extensions`` in
+cookiecutter.json (cookiecutter puts the template folder on ``sys.path``).
 
-Each filter returns the whole literal, quotes included where the format needs them,
+``FormatEscapes``: filters that turn free text into a complete literal of one target
+format. Each returns the whole literal, quotes included where the format needs them,
 so a template writes ``description = {{ cookiecutter.description | toml_str }}``
-and never quotes by hand. Cookiecutter loads ``FormatEscapes`` through
-``_extensions`` in cookiecutter.json (the template folder is on ``sys.path``).
+and never quotes by hand.
+
+``AnswerChecks``: the ``checked_answers`` filter, through which the last entry of
+cookiecutter.json renders, so every answer is checked before any file is written.
+
+``TemplateFolder``: the ``template_folder()`` global, with which the
+post-generation hook finds the variant overlays it copies.
 """
 
 from __future__ import annotations
 
 import re
+import sys
+from collections.abc import Mapping
+from pathlib import Path
 
+from cookiecutter.exceptions import FailedHookException
 from jinja2 import Environment
 from jinja2.ext import Extension
 
-__all__ = ["FormatEscapes", "docker_str", "md_text", "toml_str", "yaml_str"]
+from template_answers import validate
+
+__all__ = [
+    "AnswerChecks",
+    "AnswersRefused",
+    "FormatEscapes",
+    "TemplateFolder",
+    "checked_answers",
+    "docker_str",
+    "md_text",
+    "template_folder",
+    "toml_str",
+    "yaml_str",
+]
 
 # C0 and C1 control characters plus DEL: never written raw into any target format.
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
@@ -133,3 +157,71 @@ class FormatEscapes(Extension):
             md_text=md_text,
             docker_str=docker_str,
         )
+
+
+# --- The template's own folder ----------------------------------------------------
+# What marks the folder cookiecutter generates from.
+TEMPLATE_MARKER = "cookiecutter.json"
+
+
+def template_folder() -> str:
+    """Return the absolute path of the template folder, for the hooks.
+
+    Cookiecutter renders a hook script from inside the template folder (it looks
+    for ``hooks/`` there), so the working directory is that folder, absolute even
+    when the person gave a relative path or a URL. ``_repo_dir`` is not used: it
+    stays relative to where cookiecutter was started, which the hook cannot see.
+    """
+    folder = Path.cwd()
+    if not (folder / TEMPLATE_MARKER).is_file():
+        msg = (
+            f"template_folder(): {folder} holds no {TEMPLATE_MARKER}; call it only "
+            "while cookiecutter renders a hook"
+        )
+        raise RuntimeError(msg)
+    return str(folder)
+
+
+class TemplateFolder(Extension):
+    """Register the ``template_folder()`` global."""
+
+    def __init__(self, environment: Environment) -> None:
+        super().__init__(environment)
+        environment.globals["template_folder"] = template_folder
+
+
+# --- The answers ------------------------------------------------------------------
+CHECKED = "yes"
+
+
+class AnswersRefused(FailedHookException):  # type: ignore[misc]  # untyped package
+    """Answers that would generate a broken project; ``problems`` says why, one line
+    each. A hook failure to cookiecutter, whose command line prints the message and
+    exits 1 without a traceback."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        count = f"{len(problems)} answer{'s' if len(problems) > 1 else ''}"
+        super().__init__(
+            f"generation stopped: {count} refused (the error lines above say which "
+            "and what to try); nothing was written"
+        )
+
+
+def checked_answers(answers: Mapping[str, object]) -> str:
+    """Return ``"yes"`` when every answer fits; otherwise print one ``error:`` line
+    per problem to stderr and raise ``AnswersRefused``."""
+    problems = validate(dict(answers))
+    if problems:
+        for problem in problems:
+            print(f"error: {problem}", file=sys.stderr)
+        raise AnswersRefused(problems)
+    return CHECKED
+
+
+class AnswerChecks(Extension):
+    """Register the ``checked_answers`` filter."""
+
+    def __init__(self, environment: Environment) -> None:
+        super().__init__(environment)
+        environment.filters["checked_answers"] = checked_answers

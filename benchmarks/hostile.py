@@ -44,7 +44,7 @@ from support import (
 ACCOUNT = CHURNING_ACCOUNT
 REPO = Path(__file__).resolve().parents[1]
 QUESTIONS = (
-    (REPO / "{{cookiecutter.project_slug}}/_variants/rag/data/handbook/queries.jsonl")
+    (REPO / "templates/variants/rag/data/handbook/queries.jsonl")
     .read_text(encoding="utf-8")
     .splitlines()
 )

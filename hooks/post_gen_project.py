@@ -1,13 +1,16 @@
 """Wire the chosen variant into the generated project, then tidy up.
 
-Cookiecutter renders this file with Jinja (only the ``tojson`` line in ``main`` has
-template syntax) and runs it inside the generated project. A non-zero exit makes
-cookiecutter delete the project, so every check happens before anything moves.
+Cookiecutter renders this file with Jinja (only the ``tojson`` lines in ``main``
+have template syntax) and runs it inside the generated project. A non-zero exit
+makes cookiecutter delete the project, so every check happens before anything is
+written.
 
-Cookiecutter copies the code, tests and data of the skeleton and the overlays
-without rendering them (`_copy_without_render`); this hook fills in their few
-answer fields itself (`OVERLAY_FIELDS`), in paths and in text, so those files are
-plain files that need no Jinja and no escaping of Jinja's own delimiters.
+Cookiecutter renders only the skeleton's files that need Jinja and copies the rest
+as they are (`_copy_without_render`). The variant overlays live outside the folder
+cookiecutter walks (`templates/variants/<variant>/`): this hook copies the chosen
+one into the project. It then fills in the few answer fields that the copied files
+hold (`OVERLAY_FIELDS`), in paths and in text, so those files are plain files that
+need no Jinja and no escaping of Jinja's own delimiters.
 """
 
 from __future__ import annotations
@@ -21,21 +24,18 @@ import subprocess
 import sys
 from pathlib import Path
 
-VARIANTS_DIR = "_variants"
-# What an overlay adds to shared files (pyproject.toml, compose.yaml…): Jinja
-# includes it where they render, so it is not a file of the project.
+# Where the overlays sit in the template folder, one folder per row of the table.
+OVERLAYS_DIR = "templates/variants"
+# What an overlay adds to shared files (pyproject.toml, compose.yaml, README.md…):
+# Jinja includes it where they render, so it is not a file of the project.
 FRAGMENTS_DIR = "_fragments"
-LICENSES_DIR = "_licenses"
-NO_LICENSE = "none"
 FIRST_COMMIT_MESSAGE = "Initial commit from ml-portfolio-template"
 GIT_TIMEOUT_S = 120
 
 
-# What the overlay files that cookiecutter copies without rendering (their code,
-# tests, data and Make targets: `_copy_without_render`) may say of the answers, and
-# the answer that replaces it. Compiling every variant's files with Jinja was most
-# of the generation time, for files of which one variant's are kept. Jinja's
-# delimiters are built, not written: cookiecutter renders this file too.
+# What the files that are copied without rendering (the skeleton's code and tests,
+# every overlay file) may say of the answers, and the answer that replaces it.
+# Jinja's delimiters are built, not written: cookiecutter renders this file too.
 OPEN, CLOSE, TAG = "{" + "{", "}" + "}", "{" + "%"
 OVERLAY_FIELDS = {
     f"{OPEN} cookiecutter.package_name {CLOSE}": "package_name",
@@ -43,8 +43,8 @@ OVERLAY_FIELDS = {
     f"{OPEN} cookiecutter.project_slug {CLOSE}": "project_slug",
 }
 _FIELD = re.compile("|".join(re.escape(expression) for expression in OVERLAY_FIELDS))
-# Any other Jinja that speaks of the answers: an overlay cannot use it (chat
-# templates and other Jinja that does not are fine: overlays are never rendered).
+# Any other Jinja that speaks of the answers: a copied file cannot use it (chat
+# templates and other Jinja that does not are fine: they are never rendered).
 _UNKNOWN_FIELD = re.compile(
     rf"({re.escape(OPEN)}|{re.escape(TAG)})[^\n]*?cookiecutter\."
 )
@@ -60,8 +60,8 @@ def fill(text: str, answers: dict[str, str]) -> str:
 
 
 def unknown_fields(text: str) -> list[str]:
-    """Answers an overlay asks for that `fill` would leave as they are (a template
-    bug: add the expression to OVERLAY_FIELDS)."""
+    """Answers a copied file asks for that `fill` would leave as they are (a
+    template bug: add the expression to OVERLAY_FIELDS)."""
     remaining = _FIELD.sub("", text)
     return [match.group(0) for match in _UNKNOWN_FIELD.finditer(remaining)]
 
@@ -77,26 +77,25 @@ def fill_file(path: Path, answers: dict[str, str]) -> None:
 
 
 def fill_project(project: Path, answers: dict[str, str]) -> None:
-    """Fill the fields of every file cookiecutter copied without rendering; the
-    files it rendered hold no field any more, so they are read and left alone."""
+    """Fill the fields of every file copied without rendering; the files Jinja
+    rendered hold no field any more, so they are read and left alone."""
     for path in project.rglob("*"):
         if path.is_file() and ".git" not in path.relative_to(project).parts:
             fill_file(path, answers)
 
 
-def overlay_moves(
-    project: Path, variant: str, answers: dict[str, str] | None = None
+def overlay_copies(
+    overlay: Path, project: Path, answers: dict[str, str] | None = None
 ) -> list[tuple[Path, Path]]:
-    """Plan (source, destination) moves for every file of the variant overlay.
+    """Plan (source, destination) pairs for every file and folder of the overlay.
 
     Overlays add files, they never replace one: a destination that already exists
     (or a folder where the overlay has a file) is an error naming each clash.
     """
-    overlay = project / VARIANTS_DIR / variant
     if not overlay.is_dir():
-        msg = f"variant {variant!r} has no overlay folder {VARIANTS_DIR}/{variant}"
-        raise OverlayError(msg)
-    moves: list[tuple[Path, Path]] = []
+        msg = f"variant {overlay.name!r} has no overlay folder {OVERLAYS_DIR}/"
+        raise OverlayError(msg + overlay.name)
+    copies: list[tuple[Path, Path]] = []
     clashes: list[str] = []
     for source in sorted(overlay.rglob("*")):
         relative = source.relative_to(overlay).as_posix()
@@ -110,53 +109,30 @@ def overlay_moves(
                 clashes.append(relative)
         elif destination.exists() or destination.is_symlink():
             clashes.append(relative)
-        else:
-            moves.append((source, destination))
+        copies.append((source, destination))
     if clashes:
         listed = ", ".join(clashes)
         msg = (
-            f"variant {variant!r} overlay would overwrite skeleton files: {listed}; "
-            "overlays only add files, so keep each file either in the skeleton "
-            "or in the variant overlays"
+            f"variant {overlay.name!r} overlay would overwrite skeleton files: "
+            f"{listed}; overlays only add files, so keep each file either in the "
+            "skeleton or in the variant overlays"
         )
         raise OverlayError(msg)
-    return moves
+    return copies
 
 
 def apply_overlay(
-    project: Path, variant: str, answers: dict[str, str] | None = None
+    overlay: Path, project: Path, answers: dict[str, str] | None = None
 ) -> None:
-    """Move the chosen variant's files into place, the fields in their names filled
-    from `answers` (if given; `fill_project` fills their text), and drop every
-    overlay."""
-    moves = overlay_moves(project, variant, answers)
-    for source, destination in moves:
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        source.replace(destination)
-    # Folders the overlay holds without files (kept with nothing in them).
-    overlay = project / VARIANTS_DIR / variant
-    for folder in sorted(overlay.rglob("*")):
-        relative = folder.relative_to(overlay).as_posix()
-        if folder.is_dir() and relative.split("/")[0] != FRAGMENTS_DIR:
-            kept = fill(relative, answers) if answers else relative
-            (project / kept).mkdir(parents=True, exist_ok=True)
-    shutil.rmtree(project / VARIANTS_DIR)
-
-
-def place_license(project: Path, license_id: str) -> None:
-    """Keep the chosen license text as LICENSE (or none) and drop the others."""
-    licenses = project / LICENSES_DIR
-    if license_id != NO_LICENSE:
-        text = licenses / license_id
-        if not text.is_file():
-            msg = f"license {license_id!r} has no text in {LICENSES_DIR}/"
-            raise OverlayError(msg)
-        if (project / "LICENSE").exists():
-            msg = "the skeleton already has a LICENSE; it must come from _licenses/"
-            raise OverlayError(msg)
-        text.replace(project / "LICENSE")
-    if licenses.exists():
-        shutil.rmtree(licenses)
+    """Copy the chosen variant's files and folders into the project, the fields in
+    their names filled from `answers` (if given; `fill_project` fills their text)."""
+    for source, destination in overlay_copies(overlay, project, answers):
+        if source.is_dir():
+            destination.mkdir(parents=True, exist_ok=True)
+        else:
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, destination)
+            shutil.copymode(source, destination)
 
 
 def git(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -265,14 +241,16 @@ def next_steps(project: Path, first_targets: list[str]) -> str:
 
 
 def main() -> int:
-    """Place the overlay and license, optionally init git, print next steps."""
+    """Copy the overlay in, optionally init git, print next steps."""
     answers = json.loads(r"""{{ cookiecutter | tojson }}""")
+    # A one-item list: a JSON string's own quote would end the raw string early.
+    template = Path(json.loads(r"""[{{ template_folder() | tojson }}]""")[0])
     project = Path.cwd().resolve()
     try:
         fields = {k: v for k, v in answers.items() if isinstance(v, str)}
-        apply_overlay(project, str(answers["variant"]), fields)
+        overlay = template / OVERLAYS_DIR / str(answers["variant"])
+        apply_overlay(overlay, project, fields)
         fill_project(project, fields)
-        place_license(project, str(answers["license"]))
     except OverlayError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -31,8 +31,11 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 SKELETON = REPO / "{{cookiecutter.project_slug}}"
-VARIANTS_DIR = "_variants"
-LICENSES_DIR = "_licenses"
+# Cookiecutter's include folder: the overlays (copied by the post-generation hook)
+# and the license texts (included by the skeleton's LICENSE).
+TEMPLATES = REPO / "templates"
+OVERLAYS = TEMPLATES / "variants"
+LICENSES = TEMPLATES / "licenses"
 FRAGMENTS_DIR = "_fragments"
 NO_LICENSE = "none"
 COOKIECUTTER_JSON: dict[str, Any] = json.loads(
@@ -75,6 +78,14 @@ def load_hook(name: str) -> ModuleType:
     return module
 
 
+def answer_rules() -> ModuleType:
+    """The template's answer checks (template_answers.py), which cookiecutter runs
+    through local_extensions' ``checked_answers`` filter before writing anything."""
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    return importlib.import_module("template_answers")
+
+
 @functools.cache
 def template_env() -> Any:
     """The Jinja environment cookiecutter renders this template with."""
@@ -84,11 +95,12 @@ def template_env() -> Any:
         sys.path.insert(0, str(REPO))
     from jinja2 import FileSystemLoader  # noqa: PLC0415
 
-    # Includes resolve from the project folder, as in cookiecutter's own environment.
+    # Includes resolve from the project folder, then from templates/, as in
+    # cookiecutter's own environment.
     return StrictEnvironment(
         context={"cookiecutter": COOKIECUTTER_JSON},
         keep_trailing_newline=True,
-        loader=FileSystemLoader(str(SKELETON)),
+        loader=FileSystemLoader([str(SKELETON), str(TEMPLATES)]),
     )
 
 
@@ -113,31 +125,48 @@ def render_answers(**answers: str) -> dict[str, Any]:
 
 
 def skeleton_files() -> Iterator[Path]:
-    """Every file of the template's project folder, staging folders included."""
+    """Every file of the template's project folder (what cookiecutter walks)."""
     return (path for path in SKELETON.rglob("*") if not path.is_dir())
 
 
-def expected_files(context: Mapping[str, Any]) -> set[str]:
-    """The file set a bake must produce, derived from the template tree.
+def overlay_files(variant: str) -> Iterator[Path]:
+    """Every file the post-generation hook copies from a variant's overlay."""
+    overlay = OVERLAYS / variant
+    return (
+        path
+        for path in overlay.rglob("*")
+        if not path.is_dir() and path.relative_to(overlay).parts[0] != FRAGMENTS_DIR
+    )
 
-    Skeleton files, plus the chosen variant's overlay moved to the project root,
-    plus LICENSE when a license is chosen; names rendered as cookiecutter does.
+
+def variant_folders() -> set[str]:
+    """The variants that have an overlay folder."""
+    return {path.name for path in OVERLAYS.iterdir() if path.is_dir()}
+
+
+def project_layout(context: Mapping[str, Any]) -> dict[str, Path]:
+    """What a bake must write: {rendered relative path: the template file it comes
+    from}, derived from the template tree.
+
+    Skeleton files with their names rendered as cookiecutter does (a name that
+    renders empty, such as LICENSE without a license, is not written), plus the
+    chosen variant's overlay with the fields of its names filled as the hook does.
     """
-    env = template_env()
-    expected: set[str] = set()
+    layout: dict[str, Path] = {}
     for path in skeleton_files():
-        parts = path.relative_to(SKELETON).parts
-        if parts[0] == LICENSES_DIR:
-            continue
-        if parts[0] == VARIANTS_DIR:
-            if parts[1] != context["variant"] or parts[2] == FRAGMENTS_DIR:
-                continue
-            parts = parts[2:]
-        name = env.from_string("/".join(parts)).render(cookiecutter=context)
-        expected.add(name)
-    if context["license"] != NO_LICENSE:
-        expected.add("LICENSE")
-    return expected
+        relative = path.relative_to(SKELETON).as_posix()
+        name = compiled(relative).render(cookiecutter=context)
+        if name and not name.endswith("/"):
+            layout[name] = path
+    overlay = OVERLAYS / str(context["variant"])
+    for path in overlay_files(str(context["variant"])):
+        layout[filled(path.relative_to(overlay).as_posix(), context)] = path
+    return layout
+
+
+def expected_files(context: Mapping[str, Any]) -> set[str]:
+    """The file set a bake must produce (see `project_layout`)."""
+    return set(project_layout(context))
 
 
 def project_files(project: Path) -> set[str]:
@@ -336,15 +365,22 @@ def dockerfile_label_values(dockerfile: str) -> list[str]:
 
 
 def copied_without_render(relative: str) -> bool:
-    """Whether cookiecutter copies this template file as is (_copy_without_render);
-    in an overlay, the post-generation hook may fill it in afterwards."""
+    """Whether cookiecutter copies this skeleton file as is: it or a folder above it
+    matches `_copy_without_render` (a matching folder is copied whole)."""
     patterns = COOKIECUTTER_JSON.get("_copy_without_render", [])
-    return any(fnmatch.fnmatch(relative, pattern) for pattern in patterns)
+    parts = relative.split("/")
+    prefixes = ["/".join(parts[:end]) for end in range(1, len(parts) + 1)]
+    return any(
+        fnmatch.fnmatch(prefix, pattern) for prefix in prefixes for pattern in patterns
+    )
 
 
-def filled_by_hook(relative: str) -> bool:
-    """Whether the post-generation hook fills this file in (not Jinja)."""
-    return copied_without_render(relative)
+def filled_by_hook(path: Path) -> bool:
+    """Whether the post-generation hook fills this template file in (not Jinja):
+    every overlay file, and the skeleton files cookiecutter copies as they are."""
+    if path.is_relative_to(OVERLAYS):
+        return True
+    return copied_without_render(path.relative_to(SKELETON).as_posix())
 
 
 def filled(text: str, context: Mapping[str, Any]) -> str:
@@ -363,24 +399,15 @@ def render_project_files(
     Much faster than a bake, for property tests that need many examples.
     """
     rendered: dict[str, str] = {}
-    for path in skeleton_files():
-        relative = path.relative_to(SKELETON).as_posix()
-        parts = relative.split("/")
-        if parts[0] == LICENSES_DIR:
-            continue
-        if parts[0] == VARIANTS_DIR:
-            if parts[1] != context["variant"] or parts[2] == FRAGMENTS_DIR:
-                continue
-            parts = parts[2:]
-        name = compiled("/".join(parts)).render(cookiecutter=context)
+    for name, path in project_layout(context).items():
         if suffixes is not None and not name.endswith(suffixes):
             continue
         text = read_text(path)
         if text is None:
             continue
-        if filled_by_hook(relative):
+        if filled_by_hook(path):
             text = filled(text, context)
-        elif not copied_without_render(relative):
+        else:
             text = compiled(text).render(cookiecutter=context)
         rendered[name] = text
     return rendered

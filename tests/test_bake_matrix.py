@@ -9,21 +9,17 @@ import pytest
 
 from support import (
     FRAGMENTS_DIR,
-    LICENSES_DIR,
     NO_LICENSE,
-    SKELETON,
-    VARIANTS_DIR,
+    OVERLAYS,
     Bake,
     choices,
-    compiled,
-    copied_without_render,
     expected_files,
     filled_by_hook,
     parse_structured,
     project_files,
+    project_layout,
     read_text,
     render_answers,
-    skeleton_files,
     structured_files,
     template_leftovers,
 )
@@ -87,14 +83,14 @@ def test_no_template_syntax_is_left_in_any_file(
 
 
 @matrix
-def test_no_variant_or_license_staging_is_left(
+def test_no_fragment_of_a_shared_file_is_left(
     baked: Bake, options: dict[str, str]
 ) -> None:
     project = baked(**options)
     staged = [
         path.relative_to(project).as_posix()
         for path in project.rglob("*")
-        if path.name in {VARIANTS_DIR, LICENSES_DIR}
+        if path.name == FRAGMENTS_DIR
     ]
     assert staged == []
 
@@ -177,27 +173,24 @@ def test_expected_file_set_comes_from_the_template_tree() -> None:
     assert "pyproject.toml" in expected
     assert any(name.startswith(f"src/{package}/") for name in expected)
     assert any(name.startswith(".") for name in expected)
-    assert not any(VARIANTS_DIR in name or LICENSES_DIR in name for name in expected)
+    assert not any(FRAGMENTS_DIR in name for name in expected)
+    other = next(v for v in choices("variant") if v != context["variant"])
+    assert expected != expected_files({**context, "variant": other})
+    assert "LICENSE" not in expected_files({**context, "license": NO_LICENSE})
 
 
 def test_files_marked_copy_without_render_arrive_byte_for_byte(baked: Bake) -> None:
     options = OPTION_SETS[0]
     project = baked(**options)
     context = render_answers(**options)
-    copied = 0
-    for path in skeleton_files():
-        relative = path.relative_to(SKELETON).as_posix()
-        if not copied_without_render(relative):
+    copied = overlaid = 0
+    for name, path in project_layout(context).items():
+        if not filled_by_hook(path):
             continue
         fields = (b"{{ cookiecutter.", b"{{cookiecutter.")
-        if filled_by_hook(relative) and any(f in path.read_bytes() for f in fields):
+        if any(field in path.read_bytes() for field in fields):
             continue  # filled in by the hook: test_post_gen checks it renders alike
-        parts = relative.split("/")
-        if parts[0] == VARIANTS_DIR:
-            if parts[1] != options["variant"] or parts[2] == FRAGMENTS_DIR:
-                continue
-            parts = parts[2:]
-        target = project / compiled("/".join(parts)).render(cookiecutter=context)
-        assert target.read_bytes() == path.read_bytes(), relative
+        assert (project / name).read_bytes() == path.read_bytes(), name
         copied += 1
-    assert copied > 0
+        overlaid += path.is_relative_to(OVERLAYS)
+    assert copied > overlaid > 0

@@ -12,8 +12,11 @@ import pytest
 from support import REPO
 
 HOOKS = sorted((REPO / "hooks").glob("*.py"))
-CHECKED = [*HOOKS, REPO / "local_extensions.py"]
-TOJSON_LINE = 'answers = json.loads(r"""{{ cookiecutter | tojson }}""")'
+CHECKED = [*HOOKS, REPO / "local_extensions.py", REPO / "template_answers.py"]
+TOJSON_LINES = [
+    'answers = json.loads(r"""{{ cookiecutter | tojson }}""")',
+    'template = Path(json.loads(r"""[{{ template_folder() | tojson }}]""")[0])',
+]
 
 
 def run_tool(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
@@ -27,11 +30,10 @@ def run_tool(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_hooks_are_the_two_cookiecutter_runs() -> None:
-    assert [hook.name for hook in HOOKS] == [
-        "post_gen_project.py",
-        "pre_gen_project.py",
-    ]
+def test_the_one_hook_runs_after_generation() -> None:
+    """Answers are checked in-process (template_answers.py), so the only Python
+    process cookiecutter starts is the post-generation hook."""
+    assert [hook.name for hook in HOOKS] == ["post_gen_project.py"]
 
 
 def test_hooks_and_filters_pass_ruff() -> None:
@@ -56,8 +58,8 @@ def test_hooks_and_filters_pass_mypy_strict(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("hook", HOOKS, ids=lambda path: path.name)
-def test_hook_holds_template_syntax_only_in_its_tojson_line(hook: Path) -> None:
+def test_hook_holds_template_syntax_only_in_its_tojson_lines(hook: Path) -> None:
     """Anything else Jinja-like would be rendered (or break rendering)."""
     lines = hook.read_text("utf-8").splitlines()
     templated = [line.strip() for line in lines if re.search(r"\{\{|\{%|\{#", line)]
-    assert templated == [TOJSON_LINE]
+    assert templated == TOJSON_LINES

@@ -1,10 +1,10 @@
 """Adding a variant is one overlay folder and one table row, and nothing else.
 
 A copy of the template gets a throwaway variant, `tests/new_variant/`: its settings,
-command line, tests, Make targets, README, shipped folder and one dependency (a
-fragment), and `row.json`, its row of `_variant_table`. Its project bakes with the
-cookiecutter command, installs and passes its own gate, and nothing of the other
-variants reaches it.
+command line, tests, Make targets, shipped folder, fragments (its README, model card
+and one dependency), and `row.json`, its row of `_variant_table`. Its project bakes
+with the cookiecutter command, installs and passes its own gate, and nothing of the
+other variants reaches it.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from support import FRAGMENTS_DIR, REPO, VARIANTS_DIR, bake_cli, make, project_files
+from support import FRAGMENTS_DIR, OVERLAYS, REPO, bake_cli, make, project_files
 
 NAME = "toy"
 # The toy's overlay, and `row.json`, its row of the table.
@@ -38,7 +38,7 @@ def template_with_toy(tmp_path_factory: pytest.TempPathFactory) -> Path:
         if source.is_file():
             (copy / relative).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, copy / relative)
-    overlay = copy / "{{cookiecutter.project_slug}}" / VARIANTS_DIR / NAME
+    overlay = copy / OVERLAYS.relative_to(REPO) / NAME
     shutil.copytree(TOY, overlay, ignore=shutil.ignore_patterns("row.json"))
     config_path = copy / "cookiecutter.json"
     config = json.loads(config_path.read_text(encoding="utf-8"))
@@ -81,7 +81,8 @@ def test_the_new_row_is_offered_and_its_project_holds_only_its_own_files(
         "tests/test_hello.py",
         "src/toy_greeter/cli.py",
     } <= files
-    assert not any(FRAGMENTS_DIR in name or VARIANTS_DIR in name for name in files)
+    assert not any(FRAGMENTS_DIR in name for name in files)
+    assert "greeting read from a file" in (project / "docs/model_card.md").read_text()
     assert '    "rich>=13",\n]' in pyproject
     for other in (
         "pandas",

@@ -1,5 +1,6 @@
-"""The post-generation hook places the variant overlay and the license, never
-overwriting the skeleton, and treats git as optional."""
+"""The post-generation hook copies the variant overlay in, never overwriting the
+skeleton, fills the answers into the files Jinja does not render, and treats git as
+optional."""
 
 from __future__ import annotations
 
@@ -13,15 +14,14 @@ import pytest
 
 from support import (
     REPO,
-    SKELETON,
     bake_cli,
     choices,
     filled,
     filled_by_hook,
     load_hook,
+    project_layout,
     read_text,
     render_answers,
-    skeleton_files,
     template_env,
 )
 
@@ -50,67 +50,68 @@ def tree(root: Path) -> set[str]:
     return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
 
 
-def test_overlay_files_move_to_the_project_root(tmp_path: Path) -> None:
+def test_overlay_files_are_copied_to_the_project_root_fragments_aside(
+    tmp_path: Path,
+) -> None:
+    project, overlays = tmp_path / "project", tmp_path / "variants"
+    make_tree(project, ["README.txt", "src/pkg/__init__.py"])
     make_tree(
-        tmp_path,
+        overlays,
         [
-            "README.txt",
-            "src/pkg/__init__.py",
-            "_variants/serving/src/pkg/api.py",
-            "_variants/serving/.github/extra.yml",
-            "_variants/other/src/pkg/other.py",
+            "serving/src/pkg/api.py",
+            "serving/.github/extra.yml",
+            "serving/_fragments/dependencies.toml",
+            "other/src/pkg/other.py",
         ],
     )
-    (tmp_path / "_variants/serving/empty").mkdir()
-    hook.apply_overlay(tmp_path, "serving")
-    assert tree(tmp_path) == {
+    (overlays / "serving/empty").mkdir()
+    hook.apply_overlay(overlays / "serving", project)
+    assert tree(project) == {
         "README.txt",
         "src/pkg/__init__.py",
         "src/pkg/api.py",
         ".github/extra.yml",
     }
-    assert (tmp_path / "src/pkg/api.py").read_text("utf-8") == (
-        "_variants/serving/src/pkg/api.py\n"
+    assert (project / "src/pkg/api.py").read_text("utf-8") == (
+        "serving/src/pkg/api.py\n"
     )
-    assert (tmp_path / "empty").is_dir()
+    assert (project / "empty").is_dir()
+    assert (overlays / "serving/src/pkg/api.py").is_file(), "the template is kept"
+
+
+def test_overlay_names_are_filled_from_the_answers(tmp_path: Path) -> None:
+    project, overlay = tmp_path / "project", tmp_path / "serving"
+    project.mkdir()
+    make_tree(overlay, ["src/{{cookiecutter.package_name}}/api.py"])
+    hook.apply_overlay(overlay, project, {"package_name": "churn"})
+    assert tree(project) == {"src/churn/api.py"}
 
 
 def test_overlay_that_would_overwrite_a_skeleton_file_is_refused_by_name(
     tmp_path: Path,
 ) -> None:
-    make_tree(
-        tmp_path,
-        [
-            "Makefile",
-            "src/a.py",
-            "_variants/serving/Makefile",
-            "_variants/serving/src/a.py",
-        ],
-    )
-    before = tree(tmp_path)
+    project, overlay = tmp_path / "project", tmp_path / "serving"
+    make_tree(project, ["Makefile", "src/a.py"])
+    make_tree(overlay, ["Makefile", "src/a.py", "src/b.py"])
+    before = tree(project)
     with pytest.raises(hook.OverlayError, match=r"Makefile, src/a\.py"):
-        hook.apply_overlay(tmp_path, "serving")
-    assert tree(tmp_path) == before
+        hook.apply_overlay(overlay, project)
+    assert tree(project) == before
 
 
 def test_overlay_file_below_a_skeleton_file_is_refused(tmp_path: Path) -> None:
-    make_tree(tmp_path, ["data", "_variants/serving/data/rows.csv"])
+    project, overlay = tmp_path / "project", tmp_path / "serving"
+    make_tree(project, ["data"])
+    make_tree(overlay, ["data/rows.csv"])
     with pytest.raises(hook.OverlayError, match=r"data/rows\.csv"):
-        hook.apply_overlay(tmp_path, "serving")
+        hook.apply_overlay(overlay, project)
 
 
 def test_missing_overlay_folder_is_refused(tmp_path: Path) -> None:
-    (tmp_path / "_variants").mkdir()
-    with pytest.raises(hook.OverlayError, match="no overlay folder _variants/rag"):
-        hook.apply_overlay(tmp_path, "rag")
-
-
-@pytest.mark.parametrize("license_id", ["MIT", "none"])
-def test_only_the_chosen_license_is_kept(tmp_path: Path, license_id: str) -> None:
-    make_tree(tmp_path, ["_licenses/MIT", "_licenses/Apache-2.0"])
-    hook.place_license(tmp_path, license_id)
-    expected = {"LICENSE"} if license_id != "none" else set()
-    assert tree(tmp_path) == expected
+    with pytest.raises(
+        hook.OverlayError, match="no overlay folder templates/variants/rag"
+    ):
+        hook.apply_overlay(tmp_path / "rag", tmp_path)
 
 
 # --- Through cookiecutter ------------------------------------------------------
@@ -127,8 +128,7 @@ def template_copy(tmp_path: Path) -> Path:
 def test_overlay_clash_stops_generation_and_leaves_nothing(
     template_copy: Path, tmp_path: Path, cookiecutter_config: Path
 ) -> None:
-    skeleton = template_copy / "{{cookiecutter.project_slug}}"
-    clash = skeleton / "_variants" / "serving" / "Makefile"
+    clash = template_copy / "templates" / "variants" / "serving" / "Makefile"
     clash.write_text("all:\n", encoding="utf-8")
     output = tmp_path / "out"
     output.mkdir()
@@ -279,18 +279,14 @@ def test_every_file_the_hook_fills_reads_as_jinja_would_render_it(
     (the skeleton's and the overlay's), and none asks for an answer it does not know."""
     context = render_answers(variant=variant, project_name="Zz Top 2", author_name="{{")
     checked = 0
-    for path in skeleton_files():
-        relative = path.relative_to(SKELETON).as_posix()
+    for name, path in project_layout(context).items():
         text = read_text(path)
-        overlay = relative.split("/")[1] if relative.startswith("_variants/") else None
-        if overlay not in {None, variant} or text is None:
+        if text is None or not filled_by_hook(path):
             continue
-        if not filled_by_hook(relative):
-            continue
-        assert hook.unknown_fields(text) == [], relative
+        assert hook.unknown_fields(text) == [], name
         if "{{ cookiecutter" in text:
             rendered = template_env().from_string(text).render(cookiecutter=context)
-            assert filled(text, context) == rendered, relative
+            assert filled(text, context) == rendered, name
             checked += 1
 
     assert checked > 0

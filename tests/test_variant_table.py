@@ -12,11 +12,10 @@ import yaml
 
 from support import (
     COOKIECUTTER_JSON,
-    SKELETON,
-    VARIANTS_DIR,
+    answer_rules,
     choices,
-    load_hook,
     render_answers,
+    variant_folders,
 )
 
 TABLE = COOKIECUTTER_JSON["_variant_table"]
@@ -36,11 +35,7 @@ def test_the_question_offers_exactly_the_rows_of_the_table_in_order() -> None:
 
 
 def test_every_row_has_every_field_and_an_overlay_and_every_overlay_a_row() -> None:
-    overlays = {
-        path.name for path in (SKELETON / VARIANTS_DIR).iterdir() if path.is_dir()
-    }
-
-    assert overlays == set(TABLE)
+    assert variant_folders() == set(TABLE)
     for name, row in TABLE.items():
         assert set(row) == FIELDS, name
         assert row["first_steps"][0] == "install", name
@@ -48,7 +43,7 @@ def test_every_row_has_every_field_and_an_overlay_and_every_overlay_a_row() -> N
 
 
 def test_a_variant_outside_the_table_is_refused_naming_the_table() -> None:
-    hook = load_hook("pre_gen_project")
+    hook = answer_rules()
 
     problems = hook.validate(render_answers(variant="forecasting"))
 

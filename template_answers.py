@@ -1,13 +1,13 @@
 """Refuse answers that would generate a broken project, before any file is written.
 
-Cookiecutter renders this file with Jinja (only the ``tojson`` line in ``main`` has
-template syntax), runs it inside the still-empty project folder and deletes that
-folder when it exits non-zero. Tests import it by path and call ``validate``.
+``validate`` runs inside cookiecutter, as the answers are resolved: the last entry
+of cookiecutter.json renders through the ``checked_answers`` filter of
+``local_extensions``, which calls it. A refusal stops cookiecutter before it creates
+the project folder, and costs no second Python process (a pre-generation hook did).
 """
 
 from __future__ import annotations
 
-import json
 import keyword
 import re
 import sys
@@ -449,16 +449,3 @@ def validate(answers: dict[str, object]) -> list[str]:
     problems += option_problems(text, list(table) if isinstance(table, dict) else [])
     order = {field: index for index, field in enumerate(FIELDS)}
     return sorted(problems, key=lambda problem: order[problem.split(" ", 1)[0]])
-
-
-def main() -> int:
-    """Validate the rendered answers; print one line per problem to stderr."""
-    answers = json.loads(r"""{{ cookiecutter | tojson }}""")
-    problems = validate(answers)
-    for problem in problems:
-        print(f"error: {problem}", file=sys.stderr)
-    return 1 if problems else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
