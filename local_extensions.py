@@ -9,15 +9,17 @@ and never quotes by hand.
 ``AnswerChecks``: the ``checked_answers`` filter, through which the last entry of
 cookiecutter.json renders, so every answer is checked before any file is written.
 
-``TemplateFolder``: the ``template_folder()`` global, with which the
-post-generation hook finds the variant overlays it copies.
+``HookInput``: the ``post_generation_input`` filter, which gives the
+post-generation hook, in its one Jinja line, the answers, the template folder (where
+the variant overlays it copies are) and the value of every answer field that the
+files copied without rendering may hold (`FILLED_FIELDS`).
 """
 
 from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from cookiecutter.exceptions import FailedHookException
@@ -27,13 +29,16 @@ from jinja2.ext import Extension
 from template_answers import validate
 
 __all__ = [
+    "FILLED_FIELDS",
     "AnswerChecks",
     "AnswersRefused",
     "FormatEscapes",
-    "TemplateFolder",
+    "HookInput",
     "checked_answers",
     "docker_str",
+    "filled_fields",
     "md_text",
+    "post_generation_input",
     "template_folder",
     "toml_str",
     "yaml_str",
@@ -182,12 +187,50 @@ def template_folder() -> str:
     return str(folder)
 
 
-class TemplateFolder(Extension):
-    """Register the ``template_folder()`` global."""
+# What files copied without rendering (the skeleton's code and tests, every overlay
+# file) may say of the answers, written as Jinja would render it, and its value. The
+# hook replaces each in one plain pass, so those files need no Jinja, and no
+# escaping of Jinja's own delimiters; a test checks that Jinja renders them alike.
+FILLED_FIELDS: dict[str, Callable[[Mapping[str, object]], str]] = {
+    "{{ cookiecutter.package_name }}": lambda answers: str(answers["package_name"]),
+    "{{cookiecutter.package_name}}": lambda answers: str(answers["package_name"]),
+    "{{ cookiecutter.project_slug }}": lambda answers: str(answers["project_slug"]),
+    "{{ cookiecutter.github_username }}": lambda answers: str(
+        answers["github_username"]
+    ),
+    "{{ cookiecutter.project_name | md_text }}": lambda answers: md_text(
+        answers["project_name"]
+    ),
+    "{{ cookiecutter.description | md_text }}": lambda answers: md_text(
+        answers["description"]
+    ),
+    "{{ cookiecutter.author_name | md_text }}": lambda answers: md_text(
+        answers["author_name"]
+    ),
+}
+
+
+def filled_fields(answers: Mapping[str, object]) -> dict[str, str]:
+    """Each field of `FILLED_FIELDS` with its value for these answers."""
+    return {field: value(answers) for field, value in FILLED_FIELDS.items()}
+
+
+def post_generation_input(answers: Mapping[str, object]) -> dict[str, object]:
+    """What the post-generation hook reads: the answers, the template folder and
+    the value of every filled field."""
+    return {
+        "answers": dict(answers),
+        "template": template_folder(),
+        "fields": filled_fields(answers),
+    }
+
+
+class HookInput(Extension):
+    """Register the ``post_generation_input`` filter."""
 
     def __init__(self, environment: Environment) -> None:
         super().__init__(environment)
-        environment.globals["template_folder"] = template_folder
+        environment.filters["post_generation_input"] = post_generation_input
 
 
 # --- The answers ------------------------------------------------------------------

@@ -1,51 +1,45 @@
 """Wire the chosen variant into the generated project, then tidy up.
 
-Cookiecutter renders this file with Jinja (only the ``tojson`` lines in ``main``
-have template syntax) and runs it inside the generated project. A non-zero exit
-makes cookiecutter delete the project, so every check happens before anything is
-written.
+Cookiecutter renders this file with Jinja (only the ``post_generation_input`` line
+in ``main`` has template syntax) and runs it inside the generated project. A
+non-zero exit makes cookiecutter delete the project, so every check happens before
+anything is written.
 
 Cookiecutter renders only the skeleton's files that need Jinja and copies the rest
 as they are (`_copy_without_render`). The variant overlays live outside the folder
 cookiecutter walks (`templates/variants/<variant>/`): this hook copies the chosen
-one into the project. It then fills in the few answer fields that the copied files
-hold (`OVERLAY_FIELDS`), in paths and in text, so those files are plain files that
-need no Jinja and no escaping of Jinja's own delimiters.
+one into the project. Those copied files may hold a few answer fields (the keys of
+``fields``, listed in local_extensions.FILLED_FIELDS), which the hook replaces in
+paths and in text, so they are plain files that need no Jinja.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import re
 import shlex
 import shutil
-import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import subprocess
 
 # Where the overlays sit in the template folder, one folder per row of the table.
 OVERLAYS_DIR = "templates/variants"
-# What an overlay adds to shared files (pyproject.toml, compose.yaml, README.md…):
-# Jinja includes it where they render, so it is not a file of the project.
+# What an overlay adds to shared files (pyproject.toml, compose.yaml…): Jinja
+# includes it where they render, so it is not a file of the project.
 FRAGMENTS_DIR = "_fragments"
 FIRST_COMMIT_MESSAGE = "Initial commit from ml-portfolio-template"
 GIT_TIMEOUT_S = 120
-
-
-# What the files that are copied without rendering (the skeleton's code and tests,
-# every overlay file) may say of the answers, and the answer that replaces it.
 # Jinja's delimiters are built, not written: cookiecutter renders this file too.
-OPEN, CLOSE, TAG = "{" + "{", "}" + "}", "{" + "%"
-OVERLAY_FIELDS = {
-    f"{OPEN} cookiecutter.package_name {CLOSE}": "package_name",
-    f"{OPEN}cookiecutter.package_name{CLOSE}": "package_name",
-    f"{OPEN} cookiecutter.project_slug {CLOSE}": "project_slug",
-}
-_FIELD = re.compile("|".join(re.escape(expression) for expression in OVERLAY_FIELDS))
-# Any other Jinja that speaks of the answers: a copied file cannot use it (chat
-# templates and other Jinja that does not are fine: they are never rendered).
-_UNKNOWN_FIELD = re.compile(
+OPEN, TAG = "{" + "{", "{" + "%"
+# Any Jinja that speaks of the answers: a copied file cannot use one that is not a
+# filled field (chat templates and other Jinja that does not are fine).
+_ANSWER_EXPRESSION = re.compile(
     rf"({re.escape(OPEN)}|{re.escape(TAG)})[^\n]*?cookiecutter\."
 )
 
@@ -54,38 +48,59 @@ class OverlayError(Exception):
     """The variant overlay cannot be placed without overwriting the skeleton."""
 
 
-def fill(text: str, answers: dict[str, str]) -> str:
-    """`text` with every overlay field replaced by its answer, in one pass."""
-    return _FIELD.sub(lambda match: answers[OVERLAY_FIELDS[match.group(0)]], text)
+def _fields_pattern(fields: dict[str, str]) -> re.Pattern[str]:
+    return re.compile("|".join(re.escape(field) for field in fields))
 
 
-def unknown_fields(text: str) -> list[str]:
+def fill(text: str, fields: dict[str, str]) -> str:
+    """`text` with every field replaced by its value, in one pass."""
+    return _fields_pattern(fields).sub(lambda match: fields[match.group(0)], text)
+
+
+def unknown_fields(text: str, fields: dict[str, str]) -> list[str]:
     """Answers a copied file asks for that `fill` would leave as they are (a
-    template bug: add the expression to OVERLAY_FIELDS)."""
-    remaining = _FIELD.sub("", text)
-    return [match.group(0) for match in _UNKNOWN_FIELD.finditer(remaining)]
+    template bug: add the expression to local_extensions.FILLED_FIELDS)."""
+    remaining = _fields_pattern(fields).sub("", text)
+    return [match.group(0) for match in _ANSWER_EXPRESSION.finditer(remaining)]
 
 
-def fill_file(path: Path, answers: dict[str, str]) -> None:
-    """Fill the fields of a text file in place; binary files are left alone."""
+def filled_bytes(data: bytes, fields: dict[str, str]) -> bytes:
+    """The file's bytes with its fields filled; binary files are left alone."""
+    if OPEN.encode() not in data:
+        return data
     try:
-        text = path.read_text(encoding="utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
-        return
-    if OPEN in text:
-        path.write_text(fill(text, answers), encoding="utf-8")
+        return data
+    return fill(text, fields).encode("utf-8")
 
 
-def fill_project(project: Path, answers: dict[str, str]) -> None:
-    """Fill the fields of every file copied without rendering; the files Jinja
-    rendered hold no field any more, so they are read and left alone."""
+def fill_copied_files(
+    project: Path, patterns: list[str], fields: dict[str, str]
+) -> None:
+    """Fill the fields of the skeleton files cookiecutter copied without rendering
+    (those matching `patterns`, or below a folder that does); the files Jinja
+    rendered hold no field any more."""
     for path in project.rglob("*"):
-        if path.is_file() and ".git" not in path.relative_to(project).parts:
-            fill_file(path, answers)
+        relative = path.relative_to(project).as_posix()
+        if path.is_file() and any(
+            fnmatch.fnmatch(prefix, pattern)
+            for prefix in _prefixes(relative)
+            for pattern in patterns
+        ):
+            data = path.read_bytes()
+            filled = filled_bytes(data, fields)
+            if filled != data:
+                path.write_bytes(filled)
+
+
+def _prefixes(relative: str) -> list[str]:
+    parts = relative.split("/")
+    return ["/".join(parts[:end]) for end in range(1, len(parts) + 1)]
 
 
 def overlay_copies(
-    overlay: Path, project: Path, answers: dict[str, str] | None = None
+    overlay: Path, project: Path, fields: dict[str, str] | None = None
 ) -> list[tuple[Path, Path]]:
     """Plan (source, destination) pairs for every file and folder of the overlay.
 
@@ -101,7 +116,7 @@ def overlay_copies(
         relative = source.relative_to(overlay).as_posix()
         if relative.split("/")[0] == FRAGMENTS_DIR:
             continue
-        destination = project / (fill(relative, answers) if answers else relative)
+        destination = project / (fill(relative, fields) if fields else relative)
         if any(parent.is_file() for parent in destination.parents):
             clashes.append(relative)
         elif source.is_dir() and not source.is_symlink():
@@ -122,21 +137,29 @@ def overlay_copies(
 
 
 def apply_overlay(
-    overlay: Path, project: Path, answers: dict[str, str] | None = None
+    overlay: Path,
+    project: Path,
+    fields: dict[str, str] | None = None,
+    copies: list[tuple[Path, Path]] | None = None,
 ) -> None:
-    """Copy the chosen variant's files and folders into the project, the fields in
-    their names filled from `answers` (if given; `fill_project` fills their text)."""
-    for source, destination in overlay_copies(overlay, project, answers):
+    """Copy the chosen variant's files and folders into the project (`copies`, as
+    `overlay_copies` plans them), the fields in their names and text filled."""
+    if copies is None:
+        copies = overlay_copies(overlay, project, fields)
+    for source, destination in copies:
         if source.is_dir():
             destination.mkdir(parents=True, exist_ok=True)
-        else:
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source, destination)
-            shutil.copymode(source, destination)
+            continue
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        data = source.read_bytes()
+        destination.write_bytes(filled_bytes(data, fields) if fields else data)
+        shutil.copymode(source, destination)
 
 
 def git(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """Run git in the project without prompting, output captured."""
+    import subprocess  # noqa: PLC0415  # imported when git runs: it costs a start-up
+
     env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
     return subprocess.run(
         ["git", *args],
@@ -155,6 +178,8 @@ def init_git(project: Path, author_name: str, author_email: str) -> str | None:
     Never fails the generation: a missing git or a failing commit only prints a
     note, because the project itself is complete either way.
     """
+    from subprocess import SubprocessError  # noqa: PLC0415  # as in git()
+
     if shutil.which("git") is None:
         return "git is not installed: the project was generated without git init."
     try:
@@ -176,7 +201,7 @@ def init_git(project: Path, author_name: str, author_email: str) -> str | None:
         committed = git(
             project, *identity, "commit", "--no-verify", "-m", FIRST_COMMIT_MESSAGE
         )
-    except (OSError, subprocess.SubprocessError) as error:
+    except (OSError, SubprocessError) as error:
         return f"git could not run ({error}); run git init yourself."
     if committed.returncode != 0:
         reason = (committed.stderr or committed.stdout).strip().splitlines()
@@ -241,16 +266,16 @@ def next_steps(project: Path, first_targets: list[str]) -> str:
 
 
 def main() -> int:
-    """Copy the overlay in, optionally init git, print next steps."""
-    answers = json.loads(r"""{{ cookiecutter | tojson }}""")
-    # A one-item list: a JSON string's own quote would end the raw string early.
-    template = Path(json.loads(r"""[{{ template_folder() | tojson }}]""")[0])
+    """Fill the copied files, copy the overlay in, optionally init git, print next
+    steps."""
+    given = json.loads(r"""{{ cookiecutter | post_generation_input | tojson }}""")
+    answers, fields = given["answers"], given["fields"]
     project = Path.cwd().resolve()
     try:
-        fields = {k: v for k, v in answers.items() if isinstance(v, str)}
-        overlay = template / OVERLAYS_DIR / str(answers["variant"])
-        apply_overlay(overlay, project, fields)
-        fill_project(project, fields)
+        overlay = Path(given["template"]) / OVERLAYS_DIR / str(answers["variant"])
+        copies = overlay_copies(overlay, project, fields)
+        fill_copied_files(project, list(answers["_copy_without_render"]), fields)
+        apply_overlay(overlay, project, fields, copies)
     except OverlayError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -384,10 +384,18 @@ def filled_by_hook(path: Path) -> bool:
 
 
 def filled(text: str, context: Mapping[str, Any]) -> str:
-    """An overlay file's text as the post-generation hook fills it in."""
-    fields = {key: value for key, value in context.items() if isinstance(value, str)}
+    """A copied file's text as the post-generation hook fills it in."""
     fill: Callable[[str, dict[str, str]], str] = load_hook("post_gen_project").fill
-    return fill(text, fields)
+    return fill(text, filled_fields(context))
+
+
+def filled_fields(context: Mapping[str, Any]) -> dict[str, str]:
+    """The fields the hook fills, with their values for these answers."""
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    extensions = importlib.import_module("local_extensions")
+    fields: dict[str, str] = extensions.filled_fields(context)
+    return fields
 
 
 def render_project_files(

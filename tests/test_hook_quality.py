@@ -14,8 +14,7 @@ from support import REPO
 HOOKS = sorted((REPO / "hooks").glob("*.py"))
 CHECKED = [*HOOKS, REPO / "local_extensions.py", REPO / "template_answers.py"]
 TOJSON_LINES = [
-    'answers = json.loads(r"""{{ cookiecutter | tojson }}""")',
-    'template = Path(json.loads(r"""[{{ template_folder() | tojson }}]""")[0])',
+    'given = json.loads(r"""{{ cookiecutter | post_generation_input | tojson }}""")'
 ]
 
 

@@ -1,8 +1,8 @@
 """Adding a variant is one overlay folder and one table row, and nothing else.
 
 A copy of the template gets a throwaway variant, `tests/new_variant/`: its settings,
-command line, tests, Make targets, shipped folder, fragments (its README, model card
-and one dependency), and `row.json`, its row of `_variant_table`. Its project bakes
+command line, tests, Make targets, README, model card, shipped folder, one dependency
+(a fragment), and `row.json`, its row of `_variant_table`. Its project bakes
 with the cookiecutter command, installs and passes its own gate, and nothing of the
 other variants reaches it.
 """

@@ -18,6 +18,7 @@ from support import (
     choices,
     filled,
     filled_by_hook,
+    filled_fields,
     load_hook,
     project_layout,
     read_text,
@@ -83,7 +84,7 @@ def test_overlay_names_are_filled_from_the_answers(tmp_path: Path) -> None:
     project, overlay = tmp_path / "project", tmp_path / "serving"
     project.mkdir()
     make_tree(overlay, ["src/{{cookiecutter.package_name}}/api.py"])
-    hook.apply_overlay(overlay, project, {"package_name": "churn"})
+    hook.apply_overlay(overlay, project, {"{{cookiecutter.package_name}}": "churn"})
     assert tree(project) == {"src/churn/api.py"}
 
 
@@ -283,7 +284,7 @@ def test_every_file_the_hook_fills_reads_as_jinja_would_render_it(
         text = read_text(path)
         if text is None or not filled_by_hook(path):
             continue
-        assert hook.unknown_fields(text) == [], name
+        assert hook.unknown_fields(text, filled_fields(context)) == [], name
         if "{{ cookiecutter" in text:
             rendered = template_env().from_string(text).render(cookiecutter=context)
             assert filled(text, context) == rendered, name
@@ -297,5 +298,6 @@ def test_an_answer_the_hook_cannot_fill_is_named() -> None:
     unknown = "{{ cookiecutter.author_email }}"
     chat = "{% for message in messages %}{{ message.content }}{% endfor %}"
 
-    assert hook.unknown_fields(f"{known} {chat}") == []
-    assert hook.unknown_fields(f"x = '{unknown}'") == ["{{ cookiecutter."]
+    fields = filled_fields(render_answers())
+    assert hook.unknown_fields(f"{known} {chat}", fields) == []
+    assert hook.unknown_fields(f"x = '{unknown}'", fields) == ["{{ cookiecutter."]

@@ -6,6 +6,7 @@ These tests import the hook as plain Python and call ``validate`` directly.
 from __future__ import annotations
 
 import ast
+import contextlib
 import json
 import re
 import tomllib
@@ -241,17 +242,21 @@ def test_answers_reach_the_hook_intact_through_its_tojson_line(
 ) -> None:
     source = (REPO / "hooks" / "post_gen_project.py").read_text("utf-8")
     context = {**render_answers(), **answers}
-    rendered = template_env().from_string(source).render(cookiecutter=context)
+    # Cookiecutter renders hooks from inside the template folder.
+    with contextlib.chdir(REPO):
+        rendered = template_env().from_string(source).render(cookiecutter=context)
     calls = [
         node
         for node in ast.walk(ast.parse(rendered))
         if isinstance(node, ast.Call) and ast.unparse(node.func) == "json.loads"
     ]
-    assert len(calls) == 2  # the answers, then the template folder
+    assert len(calls) == 1
     literal = calls[0].args[0]
     assert isinstance(literal, ast.Constant)
     assert isinstance(literal.value, str)
-    assert json.loads(literal.value) == context
+    given = json.loads(literal.value)
+    assert given["answers"] == context
+    assert given["template"] == str(REPO)
 
 
 def test_cookiecutter_json_asks_the_agreed_questions() -> None:
