@@ -13,15 +13,23 @@ one into the project. Those copied files may hold a few answer fields (the keys 
 paths and in text, so they are plain files that need no Jinja.
 """
 
-from __future__ import annotations
+import os
+import sys
+
+# Cookiecutter runs this script from its temp folder, which Python puts first on
+# the import path. Nothing there is the hook's: a stray json.py would shadow the
+# standard library, and listing a crowded temp folder costs more than the hook's
+# own work. (No `from __future__` import either: it would search that folder.)
+# os.path, not pathlib: importing pathlib would search that folder.
+_HERE = os.path.dirname(os.path.abspath(__file__))  # noqa: PTH100, PTH120
+if sys.path and os.path.abspath(sys.path[0]) == _HERE:  # noqa: PTH100
+    del sys.path[0]
 
 import fnmatch
 import json
-import os
 import re
 import shlex
 import shutil
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -156,7 +164,7 @@ def apply_overlay(
         shutil.copymode(source, destination)
 
 
-def git(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def git(project: Path, *args: str) -> "subprocess.CompletedProcess[str]":
     """Run git in the project without prompting, output captured."""
     import subprocess  # noqa: PLC0415  # imported when git runs: it costs a start-up
 
