@@ -81,12 +81,12 @@ def test_cruft_update_brings_template_changes_and_keeps_user_edits(
     )
     git(project, "commit", "-qam", "our notes")
 
-    # The template moves on: a new setting documented (in a file the post-generation
-    # hook fills in) and a README line near the top (one Jinja renders).
+    # The template moves on: a new setting documented and a README line near the
+    # top, both in overlay files that the post-generation hook copies and fills.
     overlay = template / "templates" / "variants" / "serving"
     env_example = overlay / ".env.example"
     env_example.write_text(env_example.read_text() + "\n# FEATURE_FLAG=on\n")
-    overlay_readme = overlay / "_fragments" / "README.md"
+    overlay_readme = overlay / "README.md"
     lines = overlay_readme.read_text().splitlines(keepends=True)
     lines.insert(1, "\n> Generated with ml-portfolio-template.\n")
     overlay_readme.write_text("".join(lines))
