@@ -1,6 +1,7 @@
-"""The pre-generation hook refuses what would break a project, and says how to fix it.
+"""The answer checks refuse what would break a project, and say how to fix it.
 
-These tests import the hook as plain Python and call ``validate`` directly.
+These tests import template_answers.py as plain Python and call ``validate``
+directly; cookiecutter runs it in-process, before the project folder exists.
 """
 
 from __future__ import annotations
