@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 
 from cookiecutter.exceptions import FailedHookException
@@ -198,6 +199,10 @@ FILLED_FIELDS: dict[str, Callable[[Mapping[str, object]], str]] = {
     "{{ cookiecutter.github_username }}": lambda answers: str(
         answers["github_username"]
     ),
+    "{{ cookiecutter.python_version }}": lambda answers: str(answers["python_version"]),
+    "{{ cookiecutter.author_name }}": lambda answers: str(answers["author_name"]),
+    # The year, as cookiecutter's `now` tag writes it (license texts).
+    "{% now 'utc', '%Y' %}": lambda _answers: datetime.now(UTC).strftime("%Y"),
     "{{ cookiecutter.project_name | md_text }}": lambda answers: md_text(
         answers["project_name"]
     ),

@@ -36,8 +36,11 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import subprocess
 
-# Where the overlays sit in the template folder, one folder per row of the table.
+# Where the overlays sit in the template folder, one folder per row of the table,
+# and the license texts, one per choice but "none".
 OVERLAYS_DIR = "templates/variants"
+LICENSES_DIR = "templates/licenses"
+NO_LICENSE = "none"
 # What an overlay adds to shared files (pyproject.toml, compose.yaml…): Jinja
 # includes it where they render, so it is not a file of the project.
 FRAGMENTS_DIR = "_fragments"
@@ -164,6 +167,22 @@ def apply_overlay(
         shutil.copymode(source, destination)
 
 
+def place_license(
+    licenses: Path, project: Path, license_id: str, fields: dict[str, str]
+) -> None:
+    """Write the chosen license text as LICENSE, its fields filled (none: nothing)."""
+    if license_id == NO_LICENSE:
+        return
+    text = licenses / license_id
+    if not text.is_file():
+        msg = f"license {license_id!r} has no text in {LICENSES_DIR}/"
+        raise OverlayError(msg)
+    if (project / "LICENSE").exists():
+        msg = f"the skeleton already has a LICENSE; it must come from {LICENSES_DIR}/"
+        raise OverlayError(msg)
+    (project / "LICENSE").write_bytes(filled_bytes(text.read_bytes(), fields))
+
+
 def git(project: Path, *args: str) -> "subprocess.CompletedProcess[str]":
     """Run git in the project without prompting, output captured."""
     import subprocess  # noqa: PLC0415  # imported when git runs: it costs a start-up
@@ -274,16 +293,18 @@ def next_steps(project: Path, first_targets: list[str]) -> str:
 
 
 def main() -> int:
-    """Fill the copied files, copy the overlay in, optionally init git, print next
-    steps."""
+    """Fill the copied files, copy the overlay and license in, optionally init git,
+    print next steps."""
     given = json.loads(r"""{{ cookiecutter | post_generation_input | tojson }}""")
     answers, fields = given["answers"], given["fields"]
     project = Path.cwd().resolve()
     try:
-        overlay = Path(given["template"]) / OVERLAYS_DIR / str(answers["variant"])
+        template = Path(given["template"])
+        overlay = template / OVERLAYS_DIR / str(answers["variant"])
         copies = overlay_copies(overlay, project, fields)
         fill_copied_files(project, list(answers["_copy_without_render"]), fields)
         apply_overlay(overlay, project, fields, copies)
+        place_license(template / LICENSES_DIR, project, str(answers["license"]), fields)
     except OverlayError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

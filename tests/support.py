@@ -148,9 +148,9 @@ def project_layout(context: Mapping[str, Any]) -> dict[str, Path]:
     """What a bake must write: {rendered relative path: the template file it comes
     from}, derived from the template tree.
 
-    Skeleton files with their names rendered as cookiecutter does (a name that
-    renders empty, such as LICENSE without a license, is not written), plus the
-    chosen variant's overlay with the fields of its names filled as the hook does.
+    Skeleton files with their names rendered as cookiecutter does, plus the chosen
+    variant's overlay with the fields of its names filled as the hook does, plus
+    the chosen license's text as LICENSE (none: no LICENSE).
     """
     layout: dict[str, Path] = {}
     for path in skeleton_files():
@@ -161,6 +161,8 @@ def project_layout(context: Mapping[str, Any]) -> dict[str, Path]:
     overlay = OVERLAYS / str(context["variant"])
     for path in overlay_files(str(context["variant"])):
         layout[filled(path.relative_to(overlay).as_posix(), context)] = path
+    if context["license"] != NO_LICENSE:
+        layout["LICENSE"] = LICENSES / str(context["license"])
     return layout
 
 
@@ -377,8 +379,9 @@ def copied_without_render(relative: str) -> bool:
 
 def filled_by_hook(path: Path) -> bool:
     """Whether the post-generation hook fills this template file in (not Jinja):
-    every overlay file, and the skeleton files cookiecutter copies as they are."""
-    if path.is_relative_to(OVERLAYS):
+    every overlay file and license text, and the skeleton files cookiecutter copies
+    as they are."""
+    if path.is_relative_to(TEMPLATES):
         return True
     return copied_without_render(path.relative_to(SKELETON).as_posix())
 

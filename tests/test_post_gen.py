@@ -108,6 +108,29 @@ def test_overlay_file_below_a_skeleton_file_is_refused(tmp_path: Path) -> None:
         hook.apply_overlay(overlay, project)
 
 
+@pytest.mark.parametrize("license_id", ["MIT", "none"])
+def test_only_the_chosen_license_is_written_with_its_fields_filled(
+    tmp_path: Path, license_id: str
+) -> None:
+    project, licenses = tmp_path / "project", tmp_path / "licenses"
+    project.mkdir()
+    make_tree(licenses, ["MIT", "Apache-2.0"])
+    (licenses / "MIT").write_text("(c) {{ cookiecutter.author_name }}\n")
+    hook.place_license(
+        licenses, project, license_id, {"{{ cookiecutter.author_name }}": "Ada"}
+    )
+    if license_id == "none":
+        assert tree(project) == set()
+    else:
+        assert (project / "LICENSE").read_text() == "(c) Ada\n"
+        assert tree(project) == {"LICENSE"}
+
+
+def test_a_license_without_a_text_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(hook.OverlayError, match="'GPL' has no text"):
+        hook.place_license(tmp_path, tmp_path, "GPL", {})
+
+
 def test_missing_overlay_folder_is_refused(tmp_path: Path) -> None:
     with pytest.raises(
         hook.OverlayError, match="no overlay folder templates/variants/rag"
