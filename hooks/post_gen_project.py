@@ -65,19 +65,21 @@ def _fields_pattern(fields: dict[str, str]) -> re.Pattern[str]:
 
 def fill(text: str, fields: dict[str, str]) -> str:
     """`text` with every field replaced by its value, in one pass."""
+    if not fields:
+        return text
     return _fields_pattern(fields).sub(lambda match: fields[match.group(0)], text)
 
 
 def unknown_fields(text: str, fields: dict[str, str]) -> list[str]:
     """Answers a copied file asks for that `fill` would leave as they are (a
     template bug: add the expression to local_extensions.FILLED_FIELDS)."""
-    remaining = _fields_pattern(fields).sub("", text)
+    remaining = _fields_pattern(fields).sub("", text) if fields else text
     return [match.group(0) for match in _ANSWER_EXPRESSION.finditer(remaining)]
 
 
 def filled_bytes(data: bytes, fields: dict[str, str]) -> bytes:
     """The file's bytes with its fields filled; binary files are left alone."""
-    if OPEN.encode() not in data:
+    if OPEN.encode() not in data and TAG.encode() not in data:
         return data
     try:
         text = data.decode("utf-8")

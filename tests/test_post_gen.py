@@ -126,6 +126,16 @@ def test_only_the_chosen_license_is_written_with_its_fields_filled(
         assert tree(project) == {"LICENSE"}
 
 
+def test_a_field_written_as_a_tag_alone_is_filled_and_binary_left_alone() -> None:
+    year = "{% now 'utc', '%Y' %}"
+    assert hook.filled_bytes(f"(c) {year}\n".encode(), {year: "2026"}) == b"(c) 2026\n"
+    binary = b"\x89PNG{{ cookiecutter.package_name }}\xff"
+    assert hook.filled_bytes(binary, {"{{ cookiecutter.package_name }}": "x"}) == binary
+    assert hook.fill("{{ cookiecutter.package_name }}", {}) == (
+        "{{ cookiecutter.package_name }}"
+    )
+
+
 def test_a_license_without_a_text_is_refused(tmp_path: Path) -> None:
     with pytest.raises(hook.OverlayError, match="'GPL' has no text"):
         hook.place_license(tmp_path, tmp_path, "GPL", {})
