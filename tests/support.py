@@ -68,7 +68,7 @@ def choices(key: str) -> list[str]:
 
 @functools.cache
 def load_hook(name: str) -> ModuleType:
-    """Import hooks/<name>.py by path, as plain Python (its main() does not run)."""
+    """Import hooks/<name>.py by path, as plain Python."""
     path = REPO / "hooks" / f"{name}.py"
     spec = importlib.util.spec_from_file_location(f"template_hook_{name}", path)
     assert spec is not None
@@ -76,6 +76,11 @@ def load_hook(name: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def post_generation() -> ModuleType:
+    """What the post-generation hook runs (hooks/post_generation.py)."""
+    return load_hook("post_generation")
 
 
 def answer_rules() -> ModuleType:
@@ -388,7 +393,7 @@ def filled_by_hook(path: Path) -> bool:
 
 def filled(text: str, context: Mapping[str, Any]) -> str:
     """A copied file's text as the post-generation hook fills it in."""
-    fill: Callable[[str, dict[str, str]], str] = load_hook("post_gen_project").fill
+    fill: Callable[[str, dict[str, str]], str] = post_generation().fill
     return fill(text, filled_fields(context))
 
 

@@ -19,14 +19,14 @@ from support import (
     filled,
     filled_by_hook,
     filled_fields,
-    load_hook,
+    post_generation,
     project_layout,
     read_text,
     render_answers,
     template_env,
 )
 
-hook = load_hook("post_gen_project")
+hook = post_generation()
 CACHES = shutil.ignore_patterns(
     ".git", ".venv", "__pycache__", ".*_cache", ".hypothesis"
 )
