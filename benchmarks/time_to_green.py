@@ -5,14 +5,20 @@ For each variant, in interleaved rounds (so a busy machine slows both alike): th
 template of this checkout and the template at `--baseline` (a git ref, exported
 to a temporary folder; default: the commit before the time-to-green work), both
 with the user's warm uv cache, a new project each time. The table gives the
-median seconds of each step, the ratio to the baseline, and the ratio to the
-target (serving 45 s; rag and fine-tuning 90 s).
+median seconds of each step, the ratio to the baseline, the ratio to the
+target (serving 45 s; rag and fine-tuning 90 s), and the load average (1 minute)
+when the variant's rounds ended.
 
 Torch variants install the CPU wheel that lies on this machine where there is one
-(as the template's tests do).
+(as the template's tests do). Commands run in the user's environment as Python
+leaves it by default, writing bytecode: a shell with PYTHONDONTWRITEBYTECODE=1 (as
+on the machines this was first measured on) recompiles every module in every
+process, so each subprocess a test starts (the fine-tuning variant's two-process
+launch, above all) compiles torch and MLflow again; `--keep-env` measures with the
+environment as it is.
 
     uv run python benchmarks/time_to_green.py [--variants serving] [--rounds 2]
-        [--baseline 765870f]
+        [--baseline 765870f] [--keep-env]
 """
 
 from __future__ import annotations
@@ -46,12 +52,16 @@ def timed(args: list[str], cwd: Path, env: dict[str, str]) -> float:
     return time.perf_counter() - started
 
 
-def to_green(variant: str, template: Path, scratch: Path) -> dict[str, float]:
+def to_green(
+    variant: str, template: Path, scratch: Path, keep_env: bool = False
+) -> dict[str, float]:
     """Seconds to generate, to install and to pass `make check`."""
     started = time.perf_counter()
     project = bake(variant, scratch, template)
     seconds = {"generate": time.perf_counter() - started}
     env = project_env(**use_local_torch(project))
+    if not keep_env:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
     seconds["install"] = timed(["make", "install"], project, env)
     seconds["check"] = timed(["make", "check"], project, {**env, "UV_OFFLINE": "1"})
     return seconds
@@ -72,18 +82,28 @@ def main() -> None:
     parser.add_argument("--variants", default="serving,rag,fine-tuning")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--baseline", default="765870f")
+    parser.add_argument(
+        "--keep-env",
+        action="store_true",
+        help="keep PYTHONDONTWRITEBYTECODE if the environment sets it",
+    )
     args = parser.parse_args()
     load = os.getloadavg()[0]
     machine = f"{platform.machine()}, {os.cpu_count()} CPUs, load {load:.1f}"
+    bytecode = (
+        "bytecode not written"
+        if args.keep_env and os.environ.get("PYTHONDONTWRITEBYTECODE")
+        else "bytecode written"
+    )
     print(
-        f"# Time to green ({machine}, median of {args.rounds};"
+        f"# Time to green ({machine}, median of {args.rounds}, {bytecode};"
         f" baseline {args.baseline})\n"
     )
     print(
         "| variant | template | generate s | install s | check s | total s "
-        "| / baseline | / target |"
+        "| / baseline | / target | load |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as scratch_dir:
         scratch = Path(scratch_dir)
         templates = {
@@ -95,12 +115,13 @@ def main() -> None:
             for round_ in range(args.rounds):
                 for name, template in templates.items():
                     out = scratch / f"{variant}-{round_}-{name.replace(' ', '-')}"
-                    runs[name].append(to_green(variant, template, out))
+                    runs[name].append(to_green(variant, template, out, args.keep_env))
             totals = {
                 name: statistics.median(sum(run.values()) for run in measured)
                 for name, measured in runs.items()
             }
             target = TARGET_SECONDS.get(variant, 90.0)
+            load = os.getloadavg()[0]
             for name, measured in runs.items():
                 steps = " | ".join(
                     f"{statistics.median(run[step] for run in measured):.1f}"
@@ -109,7 +130,7 @@ def main() -> None:
                 print(
                     f"| {variant} | {name} | {steps} | {totals[name]:.1f} "
                     f"| {totals[name] / totals['baseline']:.2f} "
-                    f"| {totals[name] / target:.2f} |",
+                    f"| {totals[name] / target:.2f} | {load:.1f} |",
                     flush=True,
                 )
 
