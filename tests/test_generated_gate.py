@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from gate import registered
 from gate.contract import Gate, Reported, VariantProofs
-
 from support import (
     COOKIECUTTER_JSON,
     REPO,

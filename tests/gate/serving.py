@@ -16,6 +16,11 @@ from support import CHURNING_ACCOUNT, bounded_load, call, schema_fuzz
 def _trained(gate: Gate, output: str) -> None:
     project = gate.project
     assert "promoted to champion" in output
+    # The command's log file keeps the run's story at INFO, whatever LOG_LEVEL says.
+    log = (project / "logs" / "train.log").read_text(encoding="utf-8")
+    assert "training on " in log
+    assert "registered model version " in log
+    assert "is the champion" in log
     metrics = gate.results("metrics.json")
     auc = metrics["metrics"]["roc_auc"]
     assert auc["low"] > metrics["baseline_metrics"]["roc_auc"]["high"]

@@ -57,6 +57,12 @@ def train(settings: Settings) -> TrainResult:
     frame = dataset.load(settings.data_path)
     dataset.check_trainable(frame, settings.data_path)
     data = dataset.split(frame, settings.test_size, settings.seed)
+    logger.info(
+        "training on %d rows, %d held out for the test",
+        len(data.y_train),
+        len(data.y_test),
+        extra={"data_path": str(settings.data_path)},
+    )
     pipeline = model.candidate(settings.regularization_c, settings.seed)
     pipeline.fit(data.x_train, data.y_train)
     floor = model.baseline(settings.seed).fit(data.x_train, data.y_train)
@@ -73,6 +79,7 @@ def train(settings: Settings) -> TrainResult:
     held_out = pipeline.predict_proba(data.x_test)[:, 1]
     metrics, baseline_metrics = score(held_out), score(floor.predict_proba(data.x_test)[:, 1])
     lift = metrics["roc_auc"].value - baseline_metrics["roc_auc"].value
+    logger.info("held-out ROC AUC %s, baseline %s", metrics["roc_auc"], baseline_metrics["roc_auc"])
     gate = {**evaluation.point_values(metrics), "auc_lift_over_baseline": lift}
     minimums = {
         "roc_auc": settings.min_roc_auc,
@@ -106,6 +113,7 @@ def train(settings: Settings) -> TrainResult:
             metadata={"reference_stats": drift.reference(data.x_train, settings.seed)},
             pip_requirements=pip_requirements(),
         )
+        logger.info("registered model version %s", version, extra={"run_id": run.id})
         failures = tracking.failed_thresholds(gate, minimums)
         run.set_tags({"promotion": "rejected" if failures else "champion"})
         summary = {
@@ -139,4 +147,6 @@ def train(settings: Settings) -> TrainResult:
 
     if failures:
         logger.warning("model not promoted", extra={"version": version, "failures": failures})
+    else:
+        logger.info("version %s is the champion, exported to %s", version, settings.export_dir)
     return TrainResult(run.id, version, metrics, baseline_metrics, not failures, failures)
