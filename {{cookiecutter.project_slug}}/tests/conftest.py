@@ -3,7 +3,7 @@
 import logging
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -34,6 +34,19 @@ def empty_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("empty-store") / "mlflow.db"
     MlflowClient(f"sqlite:///{path}").search_experiments()
     return path
+
+
+@pytest.fixture(scope="session")
+def new_store(empty_store: Path) -> Callable[[Path], Path]:
+    """Put a copy of the empty store at `<folder>/mlflow.db`, where the variants' settings
+    helpers point MLflow: a run there starts on a new store without migrating one."""
+
+    def place(folder: Path) -> Path:
+        store = folder / "mlflow.db"
+        shutil.copyfile(empty_store, store)
+        return store
+
+    return place
 
 
 @pytest.fixture(autouse=True)

@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,13 +68,14 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def launched(tmp_path_factory: pytest.TempPathFactory) -> Launch:
+def launched(tmp_path_factory: pytest.TempPathFactory, new_store: Callable[[Path], Path]) -> Launch:
     """`train` under accelerate launch with two processes, each recorded by the probe,
     and meanwhile (rank 1 mostly waits for rank 0) the one-process reference here."""
     data = tmp_path_factory.mktemp("data")
     for split, examples in dataset.generate(3, SIZES).items():
         dataset.write_jsonl(examples, data / f"{split}.jsonl")
     workdir = tmp_path_factory.mktemp("distributed")
+    new_store(workdir)  # migrated once per session; rank 0 still connects, the probe sees it
     probes = tmp_path_factory.mktemp("probes")
     settings = training_settings(workdir, data_dir=data, batch_size=PER_PROCESS_BATCH, **SETTINGS)
     env = {
@@ -103,6 +105,7 @@ def launched(tmp_path_factory: pytest.TempPathFactory) -> Launch:
         command, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     ) as launch:
         alone = tmp_path_factory.mktemp("one-process")
+        new_store(alone)
         with contextlib.chdir(alone):  # MLflow puts artifacts beside the working directory
             one = training_settings(
                 alone, data_dir=data, batch_size=2 * PER_PROCESS_BATCH, **SETTINGS

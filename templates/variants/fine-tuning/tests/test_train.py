@@ -1,5 +1,6 @@
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -188,9 +189,10 @@ def test_results_hold_the_speed_memory_and_adapter_size_of_the_run(trained: Trai
 
 @pytest.mark.slow
 def test_undertrained_adapter_is_not_exported_and_training_resumes(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, new_store: Callable[[Path], Path]
 ) -> None:
     monkeypatch.chdir(tmp_path)
+    new_store(tmp_path)
     data = write_small_splits(tmp_path / "data")
     first = training_settings(tmp_path, data_dir=data, max_steps=2, save_steps=1)
 
@@ -253,9 +255,10 @@ def test_resume_skips_a_checkpoint_that_was_cut_short(tmp_path: Path) -> None:
 
 
 def test_training_removes_staging_left_by_a_killed_run(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, new_store: Callable[[Path], Path]
 ) -> None:
     monkeypatch.chdir(tmp_path)
+    new_store(tmp_path)
     data = write_small_splits(tmp_path / "data")
     settings = training_settings(tmp_path, data_dir=data, max_steps=1, save_steps=1000)
     killed_export = settings.adapter_dir.parent / f".{settings.adapter_dir.name}.x1y2z3"
@@ -290,9 +293,10 @@ def test_results_hold_the_run_params_and_loss_curves_the_report_needs(
 
 
 def test_a_crash_during_training_ends_the_mlflow_run_failed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, new_store: Callable[[Path], Path]
 ) -> None:
     monkeypatch.chdir(tmp_path)
+    new_store(tmp_path)
     data = write_small_splits(tmp_path / "data")
     settings = training_settings(tmp_path, data_dir=data, max_steps=1)
 

@@ -5,7 +5,7 @@ and trains its tokenizer in-process (see modeling.py).
 """
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,9 +69,12 @@ def single_threaded_torch() -> None:
 
 
 @pytest.fixture(scope="session")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Trained]:
+def trained(
+    tmp_path_factory: pytest.TempPathFactory, new_store: Callable[[Path], Path]
+) -> Iterator[Trained]:
     """Fine-tune the tiny model once per session on the bundled data; tests only read it."""
     workdir = tmp_path_factory.mktemp("trained")
+    new_store(workdir)
     previous = Path.cwd()
     os.chdir(workdir)  # MLflow puts artifacts beside the working directory
     try:

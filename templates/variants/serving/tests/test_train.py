@@ -1,5 +1,6 @@
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -59,8 +60,9 @@ def test_results_file_matches_the_run(trained: Trained) -> None:
 
 @pytest.mark.slow
 def test_model_failing_thresholds_is_not_promoted_and_export_is_kept(
-    trained: Trained, tmp_path: Path
+    trained: Trained, tmp_path: Path, new_store: Callable[[Path], Path]
 ) -> None:
+    new_store(tmp_path)
     export = tmp_path / "champion"
     export.mkdir()
     (export / "sentinel").write_text("previous champion")

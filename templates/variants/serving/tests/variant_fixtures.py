@@ -1,7 +1,7 @@
 """Fixtures of the serving variant: the bundled data and one model trained per session."""
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,9 +41,12 @@ def training_settings(workdir: Path, **overrides: object) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Trained]:
+def trained(
+    tmp_path_factory: pytest.TempPathFactory, new_store: Callable[[Path], Path]
+) -> Iterator[Trained]:
     """Train once per session on the bundled data; tests read, never mutate, its outputs."""
     workdir = tmp_path_factory.mktemp("trained")
+    new_store(workdir)
     previous = Path.cwd()
     os.chdir(workdir)  # MLflow puts artifacts beside the working directory
     try:
