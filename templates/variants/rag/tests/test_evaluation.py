@@ -1,4 +1,5 @@
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -56,8 +57,11 @@ def test_unjudged_or_unknown_queries_are_skipped(indexed: Indexed) -> None:
 
 
 @pytest.fixture(scope="module")
-def report_dir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[ConfigResult]]:
+def report_dir(
+    tmp_path_factory: pytest.TempPathFactory, new_store: Callable[[Path], Path]
+) -> tuple[Path, list[ConfigResult]]:
     workdir = tmp_path_factory.mktemp("evaluated")
+    new_store(workdir)
     report = evaluate(rag_settings(workdir), HashingEmbedder())
     return workdir, report.results
 
@@ -132,8 +136,9 @@ def test_evaluation_writes_table_plot_and_one_mlflow_run_per_configuration(
 
 
 def test_a_failure_while_logging_ends_the_runs_failed_not_running(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, new_store: Callable[[Path], Path]
 ) -> None:
+    new_store(tmp_path)
     original = mlflow.MlflowClient.log_batch
 
     def broken(self: mlflow.MlflowClient, run_id: str, **kwargs: Any) -> None:
