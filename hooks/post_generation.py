@@ -18,14 +18,21 @@ replaced here in paths and in text, so they are plain files that need no Jinja.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import os
 import re
 import shlex
 import shutil
-import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+
+# The hook runs once per generation, so its imports are most of its own time: what
+# only annotations use is imported for the type checker alone, and subprocess only
+# when git runs.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import subprocess
+    from typing import Any
 
 # Where the overlays sit in the template folder, one folder per row of the table,
 # and the license texts, one per choice but "none".
@@ -46,8 +53,13 @@ class OverlayError(Exception):
     """The variant overlay cannot be placed without overwriting the skeleton."""
 
 
+@functools.cache
+def _alternatives(choices: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile("|".join(re.escape(choice) for choice in choices))
+
+
 def _fields_pattern(fields: dict[str, str]) -> re.Pattern[str]:
-    return re.compile("|".join(re.escape(field) for field in fields))
+    return _alternatives(tuple(fields))
 
 
 def fill(text: str, fields: dict[str, str]) -> str:
@@ -81,13 +93,11 @@ def fill_copied_files(
     """Fill the fields of the skeleton files cookiecutter copied without rendering
     (those matching `patterns`, or below a folder that does); the files Jinja
     rendered hold no field any more."""
+    copied = re.compile("|".join(fnmatch.translate(pattern) for pattern in patterns))
     for path in project.rglob("*"):
         relative = path.relative_to(project).as_posix()
-        if path.is_file() and any(
-            fnmatch.fnmatch(prefix, pattern)
-            for prefix in _prefixes(relative)
-            for pattern in patterns
-        ):
+        is_copied = any(copied.match(prefix) for prefix in _prefixes(relative))
+        if is_copied and path.is_file():
             data = path.read_bytes()
             filled = filled_bytes(data, fields)
             if filled != data:
@@ -116,8 +126,9 @@ def overlay_copies(
         relative = source.relative_to(overlay).as_posix()
         if relative.split("/")[0] == FRAGMENTS_DIR:
             continue
-        destination = project / (fill(relative, fields) if fields else relative)
-        if any(parent.is_file() for parent in destination.parents):
+        inside = Path(fill(relative, fields) if fields else relative)
+        destination = project / inside
+        if any((project / parent).is_file() for parent in inside.parents):
             clashes.append(relative)
         elif source.is_dir() and not source.is_symlink():
             if destination.exists() and not destination.is_dir():
@@ -174,6 +185,8 @@ def place_license(
 
 def git(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """Run git in the project without prompting, output captured."""
+    import subprocess  # noqa: PLC0415  # see TYPE_CHECKING above
+
     env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
     return subprocess.run(
         ["git", *args],
@@ -192,6 +205,8 @@ def init_git(project: Path, author_name: str, author_email: str) -> str | None:
     Never fails the generation: a missing git or a failing commit only prints a
     note, because the project itself is complete either way.
     """
+    from subprocess import SubprocessError  # noqa: PLC0415  # see TYPE_CHECKING above
+
     if shutil.which("git") is None:
         return "git is not installed: the project was generated without git init."
     try:
@@ -213,7 +228,7 @@ def init_git(project: Path, author_name: str, author_email: str) -> str | None:
         committed = git(
             project, *identity, "commit", "--no-verify", "-m", FIRST_COMMIT_MESSAGE
         )
-    except (OSError, subprocess.SubprocessError) as error:
+    except (OSError, SubprocessError) as error:
         return f"git could not run ({error}); run git init yourself."
     if committed.returncode != 0:
         reason = (committed.stderr or committed.stdout).strip().splitlines()
