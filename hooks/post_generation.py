@@ -42,6 +42,14 @@ NO_LICENSE = "none"
 # What an overlay adds to shared files (pyproject.toml, compose.yaml…): Jinja
 # includes it where they render, so it is not a file of the project.
 FRAGMENTS_DIR = "_fragments"
+# The entry of cookiecutter.json that runs the answer checks as it renders, and what
+# it renders to. A cookiecutter too old to render `__` entries skips the checks.
+CHECKED_ENTRY, CHECKED = "__answers_checked", "yes"
+UNCHECKED = (
+    "this cookiecutter did not run the template's answer checks (it is older than "
+    "2.6); upgrade it with python -m pip install -U 'cookiecutter>=2.6' and "
+    "generate again"
+)
 FIRST_COMMIT_MESSAGE = "Initial commit from ml-portfolio-template"
 GIT_TIMEOUT_S = 120
 # Any Jinja that speaks of the answers: a copied file cannot use one that is not a
@@ -296,6 +304,9 @@ def main(given: dict[str, Any]) -> int:
     """Fill the copied files, copy the overlay and license in, optionally init git,
     print next steps. `given` is local_extensions.post_generation_input's output."""
     answers, fields = given["answers"], given["fields"]
+    if answers.get(CHECKED_ENTRY) != CHECKED:
+        print(f"error: {UNCHECKED}", file=sys.stderr)
+        return 1
     project = Path.cwd().resolve()
     try:
         template = Path(given["template"])

@@ -136,6 +136,19 @@ def test_a_field_written_as_a_tag_alone_is_filled_and_binary_left_alone() -> Non
     )
 
 
+def test_answers_no_check_ran_on_stop_generation_naming_the_upgrade(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A cookiecutter that does not render `__` entries never ran the checks."""
+    monkeypatch.chdir(tmp_path)
+    answers = {**render_answers(), "__answers_checked": "{{ cookiecutter | x }}"}
+    given = {"answers": answers, "fields": {}, "template": str(REPO)}
+
+    assert hook.main(given) == 1
+    assert "cookiecutter>=2.6" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_license_without_a_text_is_refused(tmp_path: Path) -> None:
     with pytest.raises(hook.OverlayError, match="'GPL' has no text"):
         hook.place_license(tmp_path, tmp_path, "GPL", {})
