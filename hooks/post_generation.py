@@ -46,9 +46,9 @@ FRAGMENTS_DIR = "_fragments"
 # it renders to. A cookiecutter too old to render `__` entries skips the checks.
 CHECKED_ENTRY, CHECKED = "__answers_checked", "yes"
 UNCHECKED = (
-    "this cookiecutter did not run the template's answer checks (it is older than "
-    "2.6); upgrade it with python -m pip install -U 'cookiecutter>=2.6' and "
-    "generate again"
+    "this cookiecutter did not run the template's answer checks (it renders no "
+    "`__` entries of cookiecutter.json); upgrade it to the version the template is "
+    "tested with, python -m pip install -U 'cookiecutter>=2.6', and generate again"
 )
 FIRST_COMMIT_MESSAGE = "Initial commit from ml-portfolio-template"
 GIT_TIMEOUT_S = 120
