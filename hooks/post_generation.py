@@ -175,12 +175,11 @@ def apply_overlay(
         shutil.copymode(source, destination)
 
 
-def place_license(
-    licenses: Path, project: Path, license_id: str, fields: dict[str, str]
-) -> None:
-    """Write the chosen license text as LICENSE, its fields filled (none: nothing)."""
+def license_text(licenses: Path, project: Path, license_id: str) -> Path | None:
+    """The text that becomes LICENSE (None for no license), checked before anything
+    is written: it exists, and the skeleton has no LICENSE of its own."""
     if license_id == NO_LICENSE:
-        return
+        return None
     text = licenses / license_id
     if not text.is_file():
         msg = f"license {license_id!r} has no text in {LICENSES_DIR}/"
@@ -188,7 +187,13 @@ def place_license(
     if (project / "LICENSE").exists():
         msg = f"the skeleton already has a LICENSE; it must come from {LICENSES_DIR}/"
         raise OverlayError(msg)
-    (project / "LICENSE").write_bytes(filled_bytes(text.read_bytes(), fields))
+    return text
+
+
+def place_license(text: Path | None, project: Path, fields: dict[str, str]) -> None:
+    """Write the license text as LICENSE, its fields filled (None: nothing)."""
+    if text is not None:
+        (project / "LICENSE").write_bytes(filled_bytes(text.read_bytes(), fields))
 
 
 def git(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -312,9 +317,10 @@ def main(given: dict[str, Any]) -> int:
         template = Path(given["template"])
         overlay = template / OVERLAYS_DIR / str(answers["variant"])
         copies = overlay_copies(overlay, project, fields)
+        chosen = license_text(template / LICENSES_DIR, project, str(answers["license"]))
         fill_copied_files(project, list(answers["_copy_without_render"]), fields)
         apply_overlay(overlay, project, fields, copies)
-        place_license(template / LICENSES_DIR, project, str(answers["license"]), fields)
+        place_license(chosen, project, fields)
     except OverlayError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

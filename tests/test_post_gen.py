@@ -116,9 +116,8 @@ def test_only_the_chosen_license_is_written_with_its_fields_filled(
     project.mkdir()
     make_tree(licenses, ["MIT", "Apache-2.0"])
     (licenses / "MIT").write_text("(c) {{ cookiecutter.author_name }}\n")
-    hook.place_license(
-        licenses, project, license_id, {"{{ cookiecutter.author_name }}": "Ada"}
-    )
+    chosen = hook.license_text(licenses, project, license_id)
+    hook.place_license(chosen, project, {"{{ cookiecutter.author_name }}": "Ada"})
     if license_id == "none":
         assert tree(project) == set()
     else:
@@ -151,7 +150,7 @@ def test_answers_no_check_ran_on_stop_generation_naming_the_upgrade(
 
 def test_a_license_without_a_text_is_refused(tmp_path: Path) -> None:
     with pytest.raises(hook.OverlayError, match="'GPL' has no text"):
-        hook.place_license(tmp_path, tmp_path, "GPL", {})
+        hook.license_text(tmp_path, tmp_path, "GPL")
 
 
 def test_missing_overlay_folder_is_refused(tmp_path: Path) -> None:
