@@ -83,12 +83,18 @@ def post_generation() -> ModuleType:
     return load_hook("post_generation")
 
 
+def template_module(name: str) -> ModuleType:
+    """A module at the template's root, imported as cookiecutter does (the template
+    folder on the import path)."""
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    return importlib.import_module(name)
+
+
 def answer_rules() -> ModuleType:
     """The template's answer checks (template_answers.py), which cookiecutter runs
     through local_extensions' ``checked_answers`` filter before writing anything."""
-    if str(REPO) not in sys.path:
-        sys.path.insert(0, str(REPO))
-    return importlib.import_module("template_answers")
+    return template_module("template_answers")
 
 
 @functools.cache
@@ -96,8 +102,7 @@ def template_env() -> Any:
     """The Jinja environment cookiecutter renders this template with."""
     from cookiecutter.environment import StrictEnvironment  # noqa: PLC0415
 
-    if str(REPO) not in sys.path:
-        sys.path.insert(0, str(REPO))
+    template_module("local_extensions")  # what cookiecutter.json's _extensions name
     from jinja2 import FileSystemLoader  # noqa: PLC0415
 
     # Includes resolve from the project folder, then from templates/, as in
@@ -399,10 +404,7 @@ def filled(text: str, context: Mapping[str, Any]) -> str:
 
 def filled_fields(context: Mapping[str, Any]) -> dict[str, str]:
     """The fields the hook fills, with their values for these answers."""
-    if str(REPO) not in sys.path:
-        sys.path.insert(0, str(REPO))
-    extensions = importlib.import_module("local_extensions")
-    fields: dict[str, str] = extensions.filled_fields(context)
+    fields: dict[str, str] = template_module("local_extensions").filled_fields(context)
     return fields
 
 
