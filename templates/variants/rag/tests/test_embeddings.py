@@ -116,7 +116,7 @@ def library_loggers() -> Iterator[logging.Logger]:
     library.setLevel(levels[1])
     from transformers.utils import logging as transformers_logging
 
-    transformers_logging.enable_progress_bar()  # type: ignore[no-untyped-call]
+    transformers_logging.enable_progress_bar()
 
 
 @pytest.mark.parametrize(("level", "shown"), [("INFO", False), ("DEBUG", True)])

@@ -103,7 +103,7 @@ def quiet_model_loading() -> None:
         return
     from transformers.utils import logging as transformers_logging
 
-    transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    transformers_logging.disable_progress_bar()
 
 
 def progress_bar(total: int, description: str, unit: str, *, show: bool) -> "tqdm[Any]":
