@@ -92,6 +92,8 @@ def test_every_variant_runs_its_first_steps_passes_its_gate_and_serves(
     passed = int(checked.rsplit(" passed", 1)[0].rsplit(" ", 1)[-1])
     assert passed >= proofs.tests_at_least
     assert "Required test coverage of 90" in checked
+    # Its tests run on pytest-xdist workers by default (TEST_WORKERS=auto).
+    assert "workers [" in checked, "make check ran its tests in one process"
 
     after_check = row["first_steps"][row["first_steps"].index(CHECK) + 1 :]
     assert after_check == [SERVE], f"the gate cannot run {after_check} yet"
