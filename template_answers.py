@@ -87,6 +87,7 @@ RESERVED_IMPORT_NAMES = frozenset(
         "pydantic_settings",
         "pytest",
         "pytest_cov",
+        "pytest_xdist",
         "pyyaml",
         "requests",
         "rich",
@@ -112,6 +113,7 @@ RESERVED_IMPORT_NAMES = frozenset(
         "typing_extensions",
         "uv",
         "uvicorn",
+        "xdist",
         "yaml",
     }
 )
