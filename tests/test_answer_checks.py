@@ -196,24 +196,27 @@ def test_every_variant_has_an_overlay_folder() -> None:
     assert set(choices("variant")) <= variant_folders()
 
 
-def _normalise(requirement: str) -> str:
-    name = re.split(r"[\s\[<>=!~;@]", requirement, maxsplit=1)[0]
-    return re.sub(r"[-_.]+", "_", name).lower()
-
-
-@pytest.mark.parametrize(
+BAKED_ANSWERS = {"python_version": "3.11", "license": "MIT", "init_git": "no"}
+# Each variant on the worker that already bakes it with these answers.
+EVERY_VARIANT_BAKED = pytest.mark.parametrize(
     "variant",
     [
         pytest.param(v, marks=pytest.mark.xdist_group(f"{v}-3.11-MIT-no"))
         for v in choices("variant")
     ],
 )
+
+
+def _normalise(requirement: str) -> str:
+    name = re.split(r"[\s\[<>=!~;@]", requirement, maxsplit=1)[0]
+    return re.sub(r"[-_.]+", "_", name).lower()
+
+
+@EVERY_VARIANT_BAKED
 def test_package_name_may_not_shadow_any_dependency_of_the_generated_project(
     baked: Bake, variant: str
 ) -> None:
-    project = baked(
-        variant=variant, python_version="3.11", license="MIT", init_git="no"
-    )
+    project = baked(variant=variant, **BAKED_ANSWERS)
     pyproject = tomllib.loads((project / "pyproject.toml").read_text("utf-8"))
     requirements = list(pyproject["project"].get("dependencies", []))
     for group in pyproject.get("dependency-groups", {}).values():
@@ -225,6 +228,21 @@ def test_package_name_may_not_shadow_any_dependency_of_the_generated_project(
         n for n in names if not n.endswith("_stubs") and not n.startswith("types_")
     }
     assert sorted(importable - hook.RESERVED_IMPORT_NAMES) == []
+
+
+@EVERY_VARIANT_BAKED
+def test_package_name_may_not_shadow_a_helper_module_of_the_generated_tests(
+    baked: Bake, variant: str
+) -> None:
+    # tests/ is on the test run's import path, ahead of the installed package.
+    project = baked(variant=variant, **BAKED_ANSWERS)
+    helpers = {
+        path.stem
+        for path in (project / "tests").glob("*.py")
+        if not path.stem.startswith("test_")
+    }
+    assert "conftest" in helpers
+    assert sorted(helpers - hook.RESERVED_IMPORT_NAMES) == []
 
 
 # Every code point but lone surrogates: UTF-8 cannot hold those, and the answer

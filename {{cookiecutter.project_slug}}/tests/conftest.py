@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from run_cache import built_once
+
 # Set before anything imports MLflow or Hugging Face libraries: tests never reach the network.
 os.environ.update(
     {
@@ -25,15 +27,19 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 pytest_plugins = ["variant_fixtures"]
 
 
-@pytest.fixture(scope="session")
-def empty_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An empty MLflow store, its schema migrated once per session: a new SQLite store
-    runs every migration (seconds each time), a copy of this one takes milliseconds."""
+def _migrated_store(folder: Path) -> Path:
     from mlflow import MlflowClient
 
-    path = tmp_path_factory.mktemp("empty-store") / "mlflow.db"
+    path = folder / "mlflow.db"
     MlflowClient(f"sqlite:///{path}").search_experiments()
     return path
+
+
+@pytest.fixture(scope="session")
+def empty_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty MLflow store, its schema migrated once per test run: a new SQLite store
+    runs every migration (seconds each time), a copy of this one takes milliseconds."""
+    return built_once(tmp_path_factory, "empty-store", _migrated_store)
 
 
 @pytest.fixture(scope="session")

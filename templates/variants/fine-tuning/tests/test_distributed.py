@@ -75,7 +75,7 @@ def launched(tmp_path_factory: pytest.TempPathFactory, new_store: Callable[[Path
     for split, examples in dataset.generate(3, SIZES).items():
         dataset.write_jsonl(examples, data / f"{split}.jsonl")
     workdir = tmp_path_factory.mktemp("distributed")
-    new_store(workdir)  # migrated once per session; rank 0 still connects, the probe sees it
+    new_store(workdir)  # migrated once per run; rank 0 still connects, the probe sees it
     probes = tmp_path_factory.mktemp("probes")
     settings = training_settings(workdir, data_dir=data, batch_size=PER_PROCESS_BATCH, **SETTINGS)
     env = {

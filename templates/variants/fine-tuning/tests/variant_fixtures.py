@@ -4,8 +4,8 @@ Nothing here touches the hub: `BASE_MODEL=tiny` builds a Llama from its config
 and trains its tokenizer in-process (see modeling.py).
 """
 
-import os
-from collections.abc import Callable, Iterator
+import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,8 @@ from {{ cookiecutter.package_name }} import dataset, modeling
 from {{ cookiecutter.package_name }}.generation import LoadedModel
 from {{ cookiecutter.package_name }}.settings import Settings
 from {{ cookiecutter.package_name }}.train import TrainResult, run, tiny_corpus
+
+from run_cache import built_once
 
 BUNDLED_DATA = Path(__file__).resolve().parents[1] / "data"
 # Small enough to finish in seconds on two CPU cores, big enough to learn the task.
@@ -68,20 +70,17 @@ def single_threaded_torch() -> None:
     torch.set_num_threads(1)
 
 
-@pytest.fixture(scope="session")
-def trained(
-    tmp_path_factory: pytest.TempPathFactory, new_store: Callable[[Path], Path]
-) -> Iterator[Trained]:
-    """Fine-tune the tiny model once per session on the bundled data; tests only read it."""
-    workdir = tmp_path_factory.mktemp("trained")
+def _trained(workdir: Path, new_store: Callable[[Path], Path]) -> Trained:
     new_store(workdir)
-    previous = Path.cwd()
-    os.chdir(workdir)  # MLflow puts artifacts beside the working directory
-    try:
+    with contextlib.chdir(workdir):  # MLflow puts artifacts beside the working directory
         settings = training_settings(workdir)
-        yield Trained(settings, run(settings), workdir)
-    finally:
-        os.chdir(previous)
+        return Trained(settings, run(settings), workdir)
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory: pytest.TempPathFactory, new_store: Callable[[Path], Path]) -> Trained:
+    """Fine-tune the tiny model once per test run on the bundled data; tests only read it."""
+    return built_once(tmp_path_factory, "trained", lambda folder: _trained(folder, new_store))
 
 
 @pytest.fixture(scope="session")

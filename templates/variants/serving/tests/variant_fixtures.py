@@ -1,7 +1,7 @@
-"""Fixtures of the serving variant: the bundled data and one model trained per session."""
+"""Fixtures of the serving variant: the bundled data and one model trained per test run."""
 
-import os
-from collections.abc import Callable, Iterator
+import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,8 @@ from {{ cookiecutter.package_name }}.drift import reference
 from {{ cookiecutter.package_name }}.schema import FEATURES
 from {{ cookiecutter.package_name }}.settings import Settings
 from {{ cookiecutter.package_name }}.train import TrainResult, train
+
+from run_cache import built_once
 
 BUNDLED_DATA = Path(__file__).resolve().parents[1] / "data" / "churn.csv"
 
@@ -40,20 +42,17 @@ def training_settings(workdir: Path, **overrides: object) -> Settings:
     return Settings.model_validate(values)
 
 
-@pytest.fixture(scope="session")
-def trained(
-    tmp_path_factory: pytest.TempPathFactory, new_store: Callable[[Path], Path]
-) -> Iterator[Trained]:
-    """Train once per session on the bundled data; tests read, never mutate, its outputs."""
-    workdir = tmp_path_factory.mktemp("trained")
+def _trained(workdir: Path, new_store: Callable[[Path], Path]) -> Trained:
     new_store(workdir)
-    previous = Path.cwd()
-    os.chdir(workdir)  # MLflow puts artifacts beside the working directory
-    try:
+    with contextlib.chdir(workdir):  # MLflow puts artifacts beside the working directory
         settings = training_settings(workdir)
-        yield Trained(settings, train(settings), workdir)
-    finally:
-        os.chdir(previous)
+        return Trained(settings, train(settings), workdir)
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory: pytest.TempPathFactory, new_store: Callable[[Path], Path]) -> Trained:
+    """Train once per test run on the bundled data; tests read, never mutate, its outputs."""
+    return built_once(tmp_path_factory, "trained", lambda folder: _trained(folder, new_store))
 
 
 @pytest.fixture
