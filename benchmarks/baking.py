@@ -54,7 +54,6 @@ def bake_and_install(
     default (a PYTHONDONTWRITEBYTECODE=1 shell recompiles every import of every run)."""
     project = bake(variant, output_dir, template)
     env = project_env() | use_local_torch(project)
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
     subprocess.run(
         ["uv", "sync", "--quiet"],
         cwd=project,

@@ -72,8 +72,8 @@ def to_green(
     project = bake(variant, scratch, template)
     seconds = {"generate": time.perf_counter() - started}
     env = project_env(**use_local_torch(project))
-    if not keep_env:
-        env.pop("PYTHONDONTWRITEBYTECODE", None)
+    if keep_env and "PYTHONDONTWRITEBYTECODE" in os.environ:
+        env["PYTHONDONTWRITEBYTECODE"] = os.environ["PYTHONDONTWRITEBYTECODE"]
     seconds["install"], _ = timed(["make", "install"], project, env)
     seconds["check"], seconds[CHECK_CPU] = timed(
         ["make", "check"], project, {**env, "UV_OFFLINE": "1"}
